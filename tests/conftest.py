@@ -24,6 +24,7 @@ NOTEBOOKS = REPO / "notebooks"
 OUTPUT = REPO / "test-output"
 CELL_TIMEOUT = 60  # seconds for any one cell; pytest-timeout is the backstop
 DURATIONS: list[tuple[str, float, float]] = []  # (run, seconds in cells, seconds with kernel start)
+EXECUTED: list[Path] = []  # the executed copies of the running test, named in its failure report
 
 
 @dataclass
@@ -51,6 +52,7 @@ def execute(stem: str, label: str, **parameters) -> Run:
     """Execute one notebook with papermill; fail with the notebook's name and its executed copy."""
     OUTPUT.mkdir(exist_ok=True)
     out = OUTPUT / f"{stem}.{label}.ipynb"
+    EXECUTED.append(out)
     started = time.monotonic()
     try:
         pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", out, parameters=parameters, cwd=NOTEBOOKS,
@@ -74,6 +76,16 @@ def run_notebook(nats_server):
         return execute(stem, label, **parameters)
 
     return run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failing notebook test names the executed copies to open."""
+    report = (yield).get_result()
+    if report.failed and EXECUTED:
+        report.sections.append(("executed notebooks (open these)", "\n".join(map(str, EXECUTED))))
+    if report.when == "teardown":
+        EXECUTED.clear()
 
 
 def pytest_terminal_summary(terminalreporter):
