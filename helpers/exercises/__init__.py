@@ -70,14 +70,16 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
 
     def wrap(check):
         @functools.wraps(check)
-        async def run(answer, *args, show: bool = True, **kwargs) -> Verdict:
+        async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
+            """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
             verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
-            if show:
-                from IPython.display import display
+            if not show:
+                return verdict
+            from IPython.display import display
 
-                display(verdict)
-                record(f"exercise.{key}", verdict.status)
-            return verdict
+            display(verdict)
+            record(f"exercise.{key}", verdict.status)
+            return None  # shown once: a returned verdict would be displayed again as the cell's result
 
         run.key, run.hint = key, hint
         return run
