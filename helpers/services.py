@@ -3,7 +3,9 @@
 Some lessons are about separate programs: a subscriber that is down, a worker
 that crashes. Coroutines in the kernel cannot show that honestly, so these
 scripts run as their own processes. A script announces it is ready by
-printing one line, `READY` (after it subscribed and flushed), and writes
+printing one line, `READY`, once the server has its subscriptions (in
+nats-py 2.16 that takes two `flush()` calls: a single flush's PING can
+overtake a SUB still in the client's buffer), and writes
 whatever else it wants the notebook to see to stdout, one line each.
 
     with Service("services/user_listener.py", server.url) as listener:
