@@ -1,0 +1,135 @@
+"""Notebook 01 · Publish/subscribe: untouched with defaults, then solutions with other counts, on one server."""
+
+import json
+
+import nats
+
+from helpers.exercises.publish_subscribe import SAMPLE_USER, announce_user, stop_without_losing
+
+STEM = "01-publish-subscribe"
+SUBSCRIBERS = ("welcome-email", "audit-log", "analytics")
+HEADERS = {"Content-Type": "application/json", "Event-Version": "1", "Trace-Id": "signup-7f3a"}
+
+
+def check_lesson(run, n_users, n_down, n_ordered, slow_limit, burst, jobs, flush_trials=10, flush_msgs=200,
+                 flush_size=4096):
+    # fan-out: every subscriber got every event; the server holds one subscription per service
+    assert run["fanout_counts"] == {name: n_users for name in SUBSCRIBERS}
+    assert run["fanout_server_subscriptions"] == 3
+    # fire-and-forget: the listener process misses exactly what was published while it was down
+    assert run["missed_while_down"] == n_down
+    assert run["missed_ids"] == list(range(n_users, n_users + n_down))
+    assert run["listener_received"] == 2 * n_users
+    # headers and JSON round-trip unchanged
+    assert run["headers_received"] == HEADERS
+    assert run["headers_roundtrip"] is True
+    # per-publisher order
+    assert run["order_per_publisher"] == {"A": True, "B": True}
+    assert run["ordered_received"] == 2 * n_ordered
+    # publish() only buffers; with a second flush() the server had processed all of them every time
+    flush = run["flush_summary"]
+    assert set(flush) == {"publish, flush()", "publish, flush(), flush()"}
+    assert flush["publish, flush(), flush()"]["all_processed"] == flush_trials
+    assert flush["publish, flush(), flush()"]["trials"] == flush["publish, flush()"]["trials"] == flush_trials
+    assert all(f["bytes_buffered"] >= flush_msgs * flush_size for f in flush.values())  # nothing had left
+    # nats-py 2.16.0 writes flush()'s PING ahead of the buffered messages: the PONG can come back first
+    assert flush["publish, flush()"]["all_processed"] < flush_trials, flush
+    # slow consumer: the client keeps about pending_msgs_limit messages and drops the rest, one error each
+    slow = run["slow_consumer"]
+    assert slow["published"] == slow["delivered to the client"] == burst
+    assert slow["handled"] + slow["dropped (SlowConsumerError)"] == burst
+    assert slow_limit <= slow["handled"] <= slow_limit + 2, slow  # +1 or 2 if the handler ran mid-burst
+    assert slow["queued after the burst"] <= slow_limit
+    ids = run["slow_consumer_handled_ids"]
+    assert ids[:slow_limit] == list(range(slow_limit)) and ids == sorted(ids)
+    # close() throws the queued messages away; drain() handles all of them
+    stopping = run["drain_vs_close"]
+    assert stopping["drain()"] == {"received": jobs, "handled": jobs}
+    assert stopping["close()"]["received"] == jobs
+    assert stopping["close()"]["handled"] <= 1, stopping  # 0 unless the machine stalled > 20 ms before close
+
+
+def test_publish_subscribe(run_notebook):
+    defaults = dict(n_users=5, n_down=4, n_ordered=500, slow_limit=10, burst=100, jobs=20)
+    untouched = run_notebook(STEM, "untouched")
+    assert untouched["exercise.01.announce"] == "not attempted"
+    assert untouched["exercise.01.stop-worker"] == "not attempted"
+    check_lesson(untouched, **defaults)
+    assert untouched.cell_seconds < 10, f"01 took {untouched.cell_seconds:.1f} s; open {untouched.path}"
+
+    other = dict(n_users=3, n_down=2, n_ordered=300, slow_limit=5, burst=60, jobs=12, flush_trials=5,
+                 flush_msgs=100, flush_size=8192)
+    run = run_notebook(STEM, "solutions", solutions=True, **other)  # second run on the same server
+    check_lesson(run, **other)
+    assert run["exercise.01.announce"] == "correct"
+    assert run["exercise.01.stop-worker"] == "correct"
+    assert run.cell_seconds < 10, f"01 took {run.cell_seconds:.1f} s; open {run.path}"
+
+
+async def test_announce_checker_rejects_wrong_answers(nats_server):
+    url = nats_server.url
+
+    async def no_flush(nc, user):
+        await nc.publish("user.created", json.dumps(user).encode(), headers={"Content-Type": "application/json"})
+
+    async def no_header(nc, user):
+        await nc.publish("user.created", json.dumps(user).encode())
+        await nc.flush()
+
+    async def not_json(nc, user):
+        await nc.publish("user.created", str(user).encode(), headers={"Content-Type": "application/json"})
+        await nc.flush()
+
+    async def other_user(nc, user):
+        await nc.publish("user.created", json.dumps({**user, "id": 7}).encode(),
+                         headers={"Content-Type": "application/json"})
+        await nc.flush()
+
+    for answer, phrase in ((no_flush, "still in the client's buffer"), (no_header, "Content-Type"),
+                           (not_json, "not JSON"), (other_user, str(SAMPLE_USER))):
+        verdict = await announce_user(answer, url, show=False)
+        assert verdict.status == "wrong", (answer.__name__, verdict)
+        assert phrase in verdict.message, (answer.__name__, verdict.message)
+
+    async def untouched(nc, user):
+        return ...
+
+    assert (await announce_user(untouched, url, show=False)).status == "not attempted"
+
+
+async def test_stop_worker_checker_rejects_wrong_answers(nats_server):
+    async def closes(worker):
+        await worker.close()
+
+    async def only_unsubscribes(worker):
+        for sub in list(worker._subs.values()):
+            await sub.unsubscribe()
+
+    verdict = await stop_without_losing(closes, nats_server.url, show=False)
+    assert verdict.status == "wrong" and "close() throws away" in verdict.message, verdict
+
+    verdict = await stop_without_losing(only_unsubscribes, nats_server.url, show=False)
+    assert verdict.status == "wrong" and "still open" in verdict.message, verdict
+
+    async def drains(worker):
+        await worker.drain()
+
+    verdict = await stop_without_losing(drains, nats_server.url, show=False)
+    assert verdict.status == "correct", verdict
+
+
+async def test_listener_service_prints_one_line_per_message(nats_server):
+    """The service script on its own: READY, then exactly the messages published while it runs."""
+    from helpers.services import Service
+
+    nc = await nats.connect(nats_server.url, name="01-test")
+    try:
+        with Service("services/user_listener.py", nats_server.url, "user.created") as listener:
+            for i in range(3):
+                await nc.publish("user.created", json.dumps({"id": i}).encode())
+            await nc.flush()
+            lines = listener.wait_for_lines(3, timeout=5)
+        assert [json.loads(line)["id"] for line in lines] == [0, 1, 2]
+        assert listener.process.returncode == 0  # SIGTERM: drained and exited cleanly
+    finally:
+        await nc.close()
