@@ -1,0 +1,64 @@
+"""An invoice processor: a JetStream pull consumer (a durable) running as its own OS process.
+
+    python invoice_processor.py NATS_URL [--stream INVOICES] [--durable invoice-processor]
+                                         [--subject invoices.created] [--batch 5] [--work-ms 30]
+
+It binds to the durable consumer (the notebook created it), prints READY, then
+fetches invoices in batches. For each invoice it does the work (sleeps
+--work-ms), prints one line `<invoice id> <delivery count> <unix time>`, and
+only then acknowledges it, waiting for the server to confirm (ack_sync).
+
+Work first, ack after: if the process dies between the two, the server
+redelivers the invoice to the next instance (a duplicate, never a loss).
+Messages it fetched but had not acked when it died are redelivered after the
+consumer's ack_wait. SIGTERM stops it; the notebook uses SIGKILL to crash it.
+
+An empty fetch raises TimeoutError (nats-py 2.16 sometimes raises the built-in
+one rather than nats.errors.TimeoutError, or returns [] when batch > 1): the
+loop catches TimeoutError, and an empty list simply processes nothing.
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+import time
+
+import nats
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--stream", default="INVOICES")
+    parser.add_argument("--durable", default="invoice-processor")
+    parser.add_argument("--subject", default="invoices.created")
+    parser.add_argument("--batch", type=int, default=5)
+    parser.add_argument("--work-ms", type=float, default=30.0)
+    args = parser.parse_args()
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    nc = await nats.connect(args.url, name="06-invoice-processor")
+    js = nc.jetstream()
+    psub = await js.pull_subscribe(args.subject, durable=args.durable, stream=args.stream)
+    await nc.flush()
+    print("READY", flush=True)
+
+    while not stop.is_set():
+        try:
+            msgs = await psub.fetch(args.batch, timeout=0.25)
+        except TimeoutError:  # nothing to do right now (nats.errors.TimeoutError, or the built-in one): ask again
+            continue
+        for msg in msgs:
+            invoice = json.loads(msg.data)
+            await asyncio.sleep(args.work_ms / 1000)  # the work
+            print(f"{invoice['id']} {msg.metadata.num_delivered} {time.time():.4f}", flush=True)
+            await msg.ack_sync(timeout=2.0)  # only now is it done, as far as JetStream knows
+
+    await psub.unsubscribe()
+    await nc.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
