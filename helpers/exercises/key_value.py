@@ -1,0 +1,111 @@
+"""Checkers for notebook 07 · Key-value store.
+
+Each checker makes its own bucket (names start with `nb07-ex`), runs the
+learner's function against it, and deletes the bucket again.
+"""
+
+import asyncio
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+
+from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+
+COUNTER_BUCKET = "nb07-ex-counter"
+FLAGS_BUCKET = "nb07-ex-flags"
+WRITERS = 8
+
+
+async def _fresh_bucket(js, bucket: str, **config):
+    try:
+        await js.delete_key_value(bucket)
+    except NotFoundError:
+        pass
+    return await js.create_key_value(bucket=bucket, **config)
+
+
+@exercise("07.concurrent-counter",
+          hint="loop: get the entry, update(key, new, last=entry.revision), and on KeyWrongLastSequenceError "
+               "read again and retry.", timeout=15.0)
+async def concurrent_counter(answer, js, writers: int = WRITERS):
+    kv = await _fresh_bucket(js, COUNTER_BUCKET, history=1)
+    try:
+        await kv.put("hits", b"0")
+        results = await asyncio.gather(*[attempt(answer, kv, "hits", timeout=10.0) for _ in range(writers)],
+                                       return_exceptions=True)  # all finish before the bucket goes
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if any(isinstance(e, NotAttempted) for e in errors):
+            raise NotAttempted
+        if any(isinstance(e, KeyWrongLastSequenceError) for e in errors):
+            raise Wrong("an update lost the race and raised KeyWrongLastSequenceError: catch it, read the "
+                        "key again (fresh value and revision) and retry the update.")
+        if any(isinstance(e, KeyNotFoundError) for e in errors):
+            raise Wrong("get() raised KeyNotFoundError: read the `key` argument you were given.")
+        if errors:
+            raise errors[0]
+        try:
+            final = int((await kv.get("hits")).value)
+        except ValueError:
+            raise Wrong("the counter no longer holds an integer: write str(number).encode(), e.g. b'8'.") from None
+        if final < writers:
+            raise Wrong(f"{writers} increments ran at once but the counter ends at {final}: "
+                        f"{writers - final} updates were lost. A plain put() overwrites whatever another writer "
+                        "stored in between; use update(..., last=entry.revision) and retry when it is rejected.")
+        if final > writers:
+            raise Wrong(f"{writers} increments made the counter {final}: add exactly 1 per call.")
+        revisions = [r for r in results if isinstance(r, int) and not isinstance(r, bool)]
+        if len(revisions) != writers:
+            raise Wrong(f"return the new revision (the int that update() returns), not {results[0]!r}.")
+        if sorted(revisions) != list(range(2, writers + 2)):
+            raise Wrong(f"the revisions you returned, {sorted(revisions)}, are not the ones your updates made "
+                        f"(expected {list(range(2, writers + 2))}): return what update() returns.")
+        return (f"{writers} concurrent increments, counter = {final}: each lost race was retried with a fresh "
+                "revision, so no update was lost.")
+    finally:
+        await js.delete_key_value(COUNTER_BUCKET)
+
+
+FLAGS = [  # (key, value or None to delete it afterwards)
+    ("flags.search", b"on"),
+    ("flags.checkout", b"off"),
+    ("flags.dark-mode", None),
+    ("legacy.flags.banner", b"on"),
+    ("config.flags-enabled", b"on"),
+    ("flags.export", b"on"),
+    ("flagship.mode", b"on"),
+]
+EXPECTED_ON = ["flags.export", "flags.search"]
+
+
+@exercise("07.flags-on",
+          hint="kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
+               "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').")
+async def flags_that_are_on(answer, js):
+    kv = await _fresh_bucket(js, FLAGS_BUCKET, history=1)
+    try:
+        for key, value in FLAGS:
+            await kv.put(key, value if value is not None else b"on")
+            if value is None:
+                await kv.delete(key)
+        found = await attempt(answer, kv, timeout=5.0)
+        if isinstance(found, (str, bytes)) or not hasattr(found, "__iter__"):
+            raise Wrong(f"return a sorted list of key names, not {type(found).__name__}.")
+        found = list(found)
+        if any(not isinstance(k, str) for k in found):
+            raise Wrong("return the keys as str (entry.key), not entries or bytes.")
+        not_flags = sorted(k for k in found if not k.startswith("flags."))
+        if not_flags:
+            raise Wrong(f"{not_flags} are not under flags.: keys(filters=['flags']) matches the substring "
+                        "anywhere in a key. Filter with key.startswith('flags.') or watch('flags.>').")
+        if "flags.dark-mode" in found:
+            raise Wrong("flags.dark-mode was deleted: skip delete/purge markers (entry.operation, or "
+                        "ignore_deletes=True, or get() raising KeyNotFoundError).")
+        if "flags.checkout" in found:
+            raise Wrong("flags.checkout is b'off': keep only the keys whose value is b'on'.")
+        if sorted(found) != EXPECTED_ON:
+            raise Wrong(f"expected {EXPECTED_ON}, got {found}: which flags whose value is b'on' are missing?")
+        if found != EXPECTED_ON:
+            raise Wrong(f"the right keys, but sort them: {EXPECTED_ON}.")
+        return (f"{EXPECTED_ON}: only keys that start with 'flags.', currently b'on', not deleted. "
+                "legacy.flags.banner and config.flags-enabled would have slipped through a substring filter.")
+    finally:
+        await js.delete_key_value(FLAGS_BUCKET)
