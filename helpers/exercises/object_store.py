@@ -1,0 +1,99 @@
+"""Checkers for notebook 08 · Object store.
+
+`upload_with_chunks` makes its own object store (`nb08-ex-upload`), runs the
+learner's function against it, reads the object back, and deletes the store.
+"""
+
+import base64
+import hashlib
+import math
+import random
+
+from nats.js.errors import NotFoundError
+
+from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+
+UPLOAD_BUCKET = "nb08-ex-upload"
+CHUNK = 256 * 1024
+DESCRIPTION = "exercise upload"
+
+
+@exercise("08.upload-with-chunks",
+          hint="obs.put(name, data, meta=ObjectMeta(description=..., "
+               "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
+          timeout=15.0)
+async def upload_with_chunks(answer, js, size: int = 1024 * 1024 + 4321):
+    try:
+        await js.delete_object_store(UPLOAD_BUCKET)
+    except NotFoundError:
+        pass
+    obs = await js.create_object_store(UPLOAD_BUCKET)
+    try:
+        data = random.Random(size).randbytes(size)
+        name = "exercise/blob.bin"
+        info = await attempt(answer, obs, name, data, timeout=10.0)
+        if not hasattr(info, "chunks") or not hasattr(info, "digest"):
+            raise Wrong(f"return the ObjectInfo that obs.put() returns, not {type(info).__name__}.")
+        try:
+            stored = await obs.get(name)
+        except NotFoundError:
+            raise Wrong(f"nothing is stored under {name!r}: use the name you were given.") from None
+        if stored.data != data:
+            raise Wrong(f"the stored object has {len(stored.data):,} bytes, not the {size:,} bytes you were given: "
+                        "put the data unchanged.")
+        expected = math.ceil(size / CHUNK)
+        if stored.info.chunks != expected:
+            used = stored.info.options.max_chunk_size if stored.info.options else None
+            raise Wrong(f"{stored.info.chunks} chunks of {used} bytes; with 256 KiB chunks {size:,} bytes make "
+                        f"{expected}. Pass ObjectMeta(options=ObjectMetaOptions(max_chunk_size=256 * 1024)).")
+        if stored.info.description != DESCRIPTION:
+            raise Wrong(f"the description is {stored.info.description!r}, not {DESCRIPTION!r}: "
+                        "set ObjectMeta(description=...).")
+        digest = "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+        if info.digest != digest:
+            raise Wrong("the ObjectInfo you returned does not describe this upload: return the result of put().")
+        return (f"{size:,} bytes in {expected} chunks of 256 KiB (the default 128 KiB would make "
+                f"{math.ceil(size / (128 * 1024))}); digest {digest[:20]}… matches after the round trip.")
+    finally:
+        await js.delete_object_store(UPLOAD_BUCKET)
+
+
+NEEDS = {  # need: (right store, why)
+    "feature flags that every service reads and watches":
+        ("kv", "small values by key; watchers hear every change"),
+    "a 40 MB trained model that workers download at start-up":
+        ("object", "far above max_payload: it needs chunks and a digest"),
+    "every order event, replayed by a new billing service":
+        ("stream", "every event, in order, replayable by a consumer"),
+    "the last heartbeat time of each worker, gone if it stops":
+        ("kv", "latest small value per worker, expired by a bucket TTL"),
+    "the nightly 500 MB database dump, kept for a week":
+        ("object", "a large blob by name; a ttl on the object store removes old dumps"),
+    "an audit trail of every login, kept 90 days, in order":
+        ("stream", "every message kept in order, with max_age for the 90 days"),
+}
+CHOICES = {"kv", "object", "stream"}
+
+
+@exercise("08.choose-store", hint="Every message in order → stream; latest small value per key → kv; "
+                                  "too big for one message, or a file → object.")
+def choose_store(answer):
+    if not isinstance(answer, dict):
+        raise Wrong("answer with the dict from the cell, each ... replaced by 'kv', 'object' or 'stream'.")
+    if any(v is ... for v in answer.values()):
+        if all(v is ... for v in answer.values()):
+            raise NotAttempted
+        missing = [k for k, v in answer.items() if v is ...]
+        raise Wrong(f"still open: {missing}.")
+    if set(answer) != set(NEEDS):
+        raise Wrong("keep the six needs exactly as written in the cell, and answer each one.")
+    invalid = {k: v for k, v in answer.items() if str(v).lower() not in CHOICES}
+    if invalid:
+        raise Wrong(f"answer with one of {sorted(CHOICES)}; got {invalid}.")
+    wrong = [k for k, v in answer.items() if str(v).lower() != NEEDS[k][0]]
+    if wrong:
+        first = wrong[0]
+        raise Wrong(f"{len(wrong)} of 6 to rethink, e.g. {first!r}: you said {answer[first]!r}. Ask: does every "
+                    "message matter in order (stream), only the latest small value per key (kv), or is it one "
+                    "big blob (object)?")
+    return "All six right: " + "; ".join(f"{k.split(',')[0]} → {v} ({NEEDS[k][1]})" for k, v in answer.items())
