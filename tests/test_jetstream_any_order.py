@@ -1,0 +1,25 @@
+"""Acceptance: the JetStream notebooks 05-08 run in any order, twice, against ONE server.
+
+Each notebook owns its JetStream asset names (05 `SALES`/`NB05_`, 06 `INVOICES`/`NB06_`, 07 `nb07-`,
+08 `nb08-`) and cleans up or resets what it creates, so neither the order nor a leftover from an
+earlier run may matter.
+"""
+
+import pytest
+
+from tests.conftest import execute
+
+JETSTREAM = ["05-streams", "06-consumers", "07-key-value", "08-object-store"]
+
+
+@pytest.mark.timeout(600)  # eight notebook runs
+def test_jetstream_notebooks_run_in_any_order_twice_on_one_server(nats_server):
+    orders = {"reverse": JETSTREAM[::-1], "forward": JETSTREAM}  # 08, 07, 06, 05, then 05, 06, 07, 08
+    for label, order in orders.items():
+        for stem in order:
+            run = execute(stem, f"any-order-{label}", nats_url=nats_server.url,
+                          monitor_url=nats_server.monitor_url, solutions=True)
+            verdicts = {key: value for key, value in run.records.items() if key.startswith("exercise.")}
+            assert len(verdicts) >= 2, f"{run.name} ({label} order) recorded too few exercises: {verdicts}"
+            assert all(v == "correct" for v in verdicts.values()), \
+                f"{run.name} ({label} order {order}): {verdicts}; open {run.path}"
