@@ -100,7 +100,10 @@ def test_readme_lists_every_notebook():
     readme = (REPO / "README.md").read_text()
     contents = readme.split("## Contents")[1].split("\n## ")[0]
     for path in PATHS:
-        assert f"(notebooks/{path.name})" in contents, f"README contents lack a link to notebooks/{path.name}"
+        row = next((line for line in contents.splitlines() if f"(notebooks/{path.name})" in line), None)
+        assert row, f"README contents lack a link to notebooks/{path.name}"
+        minutes = re.search(r"\*\*Time:\*\* (\d+) minutes", source(load(path)["cells"][0])).group(1)
+        assert row.rstrip(" |").endswith(f"| {minutes}"), f"README minutes for {path.name} differ from its header"
     for _, target, _ in LINK.findall(readme):
         if not target.startswith("http"):
             assert (REPO / target).exists(), f"README links a missing file: {target}"
