@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from helpers.processes import terminate
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "nats-server.conf"
 DATA_DIR = REPO / ".nats-data"  # git-ignored: JetStream data survives between sittings
@@ -262,13 +264,7 @@ class EmbeddedServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the process (SIGTERM, then SIGKILL after `timeout`); keep the data."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
 
     def restart(self, timeout: float = 10.0) -> EmbeddedServer:
         self.stop()

@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from helpers.processes import terminate
+
 SERVICES = Path(__file__).resolve().parent.parent / "notebooks" / "services"
 
 
@@ -75,14 +77,7 @@ class Service:
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Ask it to stop (SIGTERM), then kill it after `timeout`. Returns the exit code."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
-        return self.process.returncode if self.process else None
+        return terminate(self.process, timeout)
 
     def kill(self) -> int | None:
         """Crash it: SIGKILL, no chance to clean up (what a power cut does)."""
