@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 
 
@@ -15,3 +16,9 @@ def terminate(process: subprocess.Popen | None, timeout: float = 5.0) -> int | N
             process.kill()
             process.wait(timeout)
     return process.returncode if process else None
+
+
+def stop_at_exit(process: subprocess.Popen) -> None:
+    """Terminate `process` when this Python process exits (a kernel restart or shutdown included),
+    so that an interrupted notebook leaves no server or service behind."""
+    atexit.register(terminate, process, 2.0)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from helpers.processes import terminate
+from helpers.processes import stop_at_exit, terminate
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config" / "nats-server.conf"
@@ -238,6 +238,8 @@ class EmbeddedServer:
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                             stderr=subprocess.STDOUT, **(detach if self.detach else {}))
+        if not self.detach:  # a detached server (`make up`) outlives us on purpose
+            stop_at_exit(self.process)
         self.wait_ready(timeout)
         return self
 

@@ -22,7 +22,7 @@ import threading
 import time
 from pathlib import Path
 
-from helpers.processes import terminate
+from helpers.processes import stop_at_exit, terminate
 
 SERVICES = Path(__file__).resolve().parent.parent / "notebooks" / "services"
 
@@ -44,6 +44,7 @@ class Service:
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty service never blocks
         self.process = subprocess.Popen([sys.executable, "-u", str(self.path), *self.args], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        stop_at_exit(self.process)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         deadline = time.monotonic() + self.ready_timeout
         while not self._ready.wait(0.05):
