@@ -1,0 +1,26 @@
+"""05-08 need JetStream: against a server without it, each stops at once with a message that says what to do."""
+
+import papermill as pm
+import pytest
+
+from helpers.server import EmbeddedServer
+from tests.conftest import NOTEBOOKS, OUTPUT
+
+
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory):
+    config = tmp_path_factory.mktemp("plain") / "plain.conf"
+    config.write_text("server_name: no-jetstream\n")  # no jetstream block
+    with EmbeddedServer(config=config) as server:
+        yield server
+
+
+@pytest.mark.parametrize("stem", ["05-streams", "06-consumers", "07-key-value", "08-object-store"])
+def test_a_server_without_jetstream_is_refused_clearly(stem, plain_server):
+    OUTPUT.mkdir(exist_ok=True)
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", OUTPUT / f"{stem}.no-jetstream.ipynb", cwd=NOTEBOOKS,
+                            parameters={"nats_url": plain_server.url, "monitor_url": plain_server.monitor_url},
+                            kernel_name="python3", execution_timeout=30, progress_bar=False)
+    assert failure.value.ename == "JetStreamDisabled"
+    assert "runs without JetStream" in failure.value.evalue and "make up" in failure.value.evalue
