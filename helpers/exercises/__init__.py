@@ -23,7 +23,18 @@ import html
 import inspect
 from dataclasses import dataclass
 
+import nats.js.errors
+
 from helpers.record import record
+
+
+async def delete_if_exists(delete, name: str) -> None:
+    """Await `delete(name)` (js.delete_stream, js.delete_key_value, js.delete_object_store): checkers
+    start from a clean asset and remove it afterwards; a missing one is fine."""
+    try:
+        await delete(name)
+    except nats.js.errors.NotFoundError:
+        pass
 
 
 class Wrong(Exception):

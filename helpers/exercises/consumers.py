@@ -14,7 +14,7 @@ import time
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from helpers.exercises import Wrong, attempt, exercise
+from helpers.exercises import Wrong, attempt, delete_if_exists, exercise
 
 EX1_STREAM, EX1_INVOICES = "NB06_EX1", 23
 EX2_STREAM, EX2_INVOICES, EX2_START = "NB06_EX2", 10, 6
@@ -22,22 +22,12 @@ EX2_STREAM, EX2_INVOICES, EX2_START = "NB06_EX2", 10, 6
 
 async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
     """(Re)create a stream holding `count` invoices; return their ids in order."""
-    try:
-        await js.delete_stream(name)
-    except nats.js.errors.NotFoundError:
-        pass
+    await delete_if_exists(js.delete_stream, name)
     await js.add_stream(name=name, subjects=[subject])
     ids = [f"EX-{n:03d}" for n in range(1, count + 1)]
     for n, invoice_id in enumerate(ids, start=1):
         await js.publish(subject, json.dumps({"id": invoice_id, "amount": n}).encode())
     return ids
-
-
-async def _delete(js, name: str) -> None:
-    try:
-        await js.delete_stream(name)
-    except nats.js.errors.NotFoundError:
-        pass
 
 
 @exercise("06.work-through", hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
@@ -59,7 +49,7 @@ async def backlog_worker(answer, js):
                     "sometimes raises the plain one) and stop there.") from None
     finally:
         await psub.unsubscribe()
-        await _delete(js, EX1_STREAM)
+        await delete_if_exists(js.delete_stream, EX1_STREAM)
     if not isinstance(ids, list):
         raise Wrong(f"return a list of invoice ids, not {type(ids).__name__}.")
     if info.num_pending:
@@ -95,7 +85,7 @@ async def audit_replay(answer, js):
             msgs = []
         await psub.unsubscribe()
     finally:
-        await _delete(js, EX2_STREAM)
+        await delete_if_exists(js.delete_stream, EX2_STREAM)
     got = [json.loads(m.data)["id"] for m in msgs]
     expected = published[EX2_START - 1:]
     if info.config.deliver_policy != DeliverPolicy.BY_START_SEQUENCE:

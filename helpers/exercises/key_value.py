@@ -6,9 +6,9 @@ learner's function against it, and deletes the bucket again.
 
 import asyncio
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+from helpers.exercises import NotAttempted, Wrong, attempt, delete_if_exists, exercise
 
 COUNTER_BUCKET = "nb07-ex-counter"
 FLAGS_BUCKET = "nb07-ex-flags"
@@ -16,10 +16,7 @@ WRITERS = 8
 
 
 async def _fresh_bucket(js, bucket: str, **config):
-    try:
-        await js.delete_key_value(bucket)
-    except NotFoundError:
-        pass
+    await delete_if_exists(js.delete_key_value, bucket)
     return await js.create_key_value(bucket=bucket, **config)
 
 

@@ -11,7 +11,7 @@ import random
 
 from nats.js.errors import NotFoundError
 
-from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+from helpers.exercises import NotAttempted, Wrong, attempt, delete_if_exists, exercise
 
 UPLOAD_BUCKET = "nb08-ex-upload"
 CHUNK = 256 * 1024
@@ -23,10 +23,7 @@ DESCRIPTION = "exercise upload"
                "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
           timeout=15.0)
 async def upload_with_chunks(answer, js, size: int = 1024 * 1024 + 4321):
-    try:
-        await js.delete_object_store(UPLOAD_BUCKET)
-    except NotFoundError:
-        pass
+    await delete_if_exists(js.delete_object_store, UPLOAD_BUCKET)
     obs = await js.create_object_store(UPLOAD_BUCKET)
     try:
         data = random.Random(size).randbytes(size)

@@ -3,17 +3,10 @@
 from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy
 from nats.js.errors import APIError, NotFoundError
 
-from helpers.exercises import Wrong, attempt, exercise
+from helpers.exercises import Wrong, attempt, delete_if_exists, exercise
 
 EX1_STREAM, EX1_SUBJECTS = "NB05_EX1", ["nb05.ex1.*"]
 EX2_STREAM, EX2_SUBJECT = "NB05_EX2", "nb05.ex2.orders"
-
-
-async def _delete_stream(js, name: str) -> None:
-    try:
-        await js.delete_stream(name)
-    except NotFoundError:
-        pass
 
 
 async def _payloads(js, name: str, subject: str) -> list[str]:
@@ -39,7 +32,7 @@ def _duration(seconds: float) -> str:
 @exercise("05.hour-stream", hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
                                  "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.")
 async def hour_stream(answer, js):
-    await _delete_stream(js, EX1_STREAM)
+    await delete_if_exists(js.delete_stream, EX1_STREAM)
     try:
         try:
             await attempt(answer, js)
@@ -78,13 +71,13 @@ async def hour_stream(answer, js):
         return ("NB05_EX1 keeps each message 3600 s and the newest 3 per subject: "
                 "of m1..m5 it kept m3 m4 m5, and another subject kept its own.")
     finally:
-        await _delete_stream(js, EX1_STREAM)
+        await delete_if_exists(js.delete_stream, EX1_STREAM)
 
 
 @exercise("05.deduplicated-orders", hint="`await js.publish(subject, data, headers={...})`: which header "
                                          "lets the server recognise a retry? Return the ack.")
 async def deduplicated_orders(answer, js):
-    await _delete_stream(js, EX2_STREAM)
+    await delete_if_exists(js.delete_stream, EX2_STREAM)
     await js.add_stream(name=EX2_STREAM, subjects=["nb05.ex2.*"])
     try:
         calls = [("A-1", b"order A-1"), ("A-1", b"order A-1"), ("A-1", b"order A-1"), ("B-2", b"order B-2")]
@@ -110,7 +103,7 @@ async def deduplicated_orders(answer, js):
         return ("4 publishes, 2 stored: both retries of A-1 came back with duplicate=True "
                 f"and the original sequence {acks[0].seq}.")
     finally:
-        await _delete_stream(js, EX2_STREAM)
+        await delete_if_exists(js.delete_stream, EX2_STREAM)
 
 
 RETENTION_CASES = {
