@@ -1,28 +1,51 @@
-# A thin wrapper: every target is one or two commands you can also type.
+# A thin wrapper: every target is one or two commands you can also type (`make help` lists them).
 # Without make (Windows included) see README.md, "Running without make".
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Stamps: requirements.txt is what `make lab` needs; requirements-dev.txt adds tests and tools.
+COURSE := $(VENV)/.installed
+DEV := $(VENV)/.installed-dev
+# uv installs the same pins about ten times faster; pip is the fallback.
+INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: install lab test up down status lint clean
+.PHONY: help install install-dev lab test check nav lint format up down status clean
 
-install: $(STAMP)
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-# Re-installs only when requirements.txt or pyproject.toml changed.
-$(STAMP): requirements.txt pyproject.toml
+install: $(COURSE)  ## create .venv with what the course needs
+
+install-dev: $(DEV)  ## ... plus the tests' and developers' tools
+
+# Each re-installs only when its requirements (or pyproject.toml) changed.
+$(COURSE): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(INSTALL) -r requirements.txt
+	$(INSTALL) --no-deps -e .
+	touch $@
+
+$(DEV): $(COURSE) requirements-dev.txt
+	$(INSTALL) -r requirements-dev.txt
 	touch $@
 
 lab: install  ## JupyterLab on the course, with a NATS server running
 	$(BIN)/python -m helpers lab
 
-test: install  ## execute every notebook against a real server and check its results
+test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
+
+check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
+
+nav: install  ## regenerate every notebook's navigation lines and the README contents
+	$(BIN)/python -m helpers.navigation
+
+lint: install-dev  ## ruff
+	$(BIN)/ruff check .
 
 up: install  ## start the course's server (idempotent)
 	$(BIN)/python -m helpers up
@@ -30,11 +53,8 @@ up: install  ## start the course's server (idempotent)
 down:  ## stop the server that `make up` started
 	$(BIN)/python -m helpers down
 
-status: install
+status: install  ## which server the course uses
 	$(BIN)/python -m helpers status
-
-lint: install
-	$(BIN)/ruff check .
 
 clean:  ## remove executed notebooks and caches (keeps .venv and server data)
 	rm -rf test-output .pytest_cache .ruff_cache
