@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpers.server import CONFIG, binary
+from helpers.embedded import CONFIG, binary
 from tests.harness import NOTEBOOKS, REPO
 
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
