@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.metadata
 import json
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
+from helpers.monitor import monitor_get
 from helpers.record import read_records
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,11 +110,21 @@ def execute(stem: str, label: str, **parameters) -> Run:
         pytest.fail(f"{stem} ({label}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                     f"Open the executed copy: {out}", pytrace=False)
     seconds = time.monotonic() - started
+    stamp(out, parameters.get("monitor_url"))
     cells = json.loads(out.read_text())["cells"]
     cell_seconds = sum(c["metadata"].get("papermill", {}).get("duration") or 0 for c in cells)
     DURATIONS.append((f"{stem} ({label})", cell_seconds, seconds))
     params = {name: _literal(value) for name, value in defaults.items()} | parameters
     return Run(f"{stem} ({label})", out, read_records(out), params, cell_seconds, seconds)
+
+
+def stamp(executed: Path, monitor_url: str | None) -> None:
+    """Write into the executed copy what it ran against (`make site` shows it on every page): the
+    nats-py version of the kernel's environment and the version the server reported."""
+    nb = json.loads(executed.read_text())
+    server = monitor_get(monitor_url, "/varz").get("version") if monitor_url else None
+    nb["metadata"]["nats_in_notebooks"] = {"nats_py": importlib.metadata.version("nats-py"), "nats_server": server}
+    executed.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _literal(text: str):

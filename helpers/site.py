@@ -1,0 +1,164 @@
+"""`make site` (python -m helpers.site): the course as static HTML pages, to read anywhere.
+
+The pages are made from the executed copies that the tests checked (test-output/NN-slug.solutions.ipynb,
+written by the notebook tests with solutions=True; `make site` runs those tests first), so what a reader
+sees is what was asserted on: every output, plot and table, the Mermaid diagrams, and the exercise
+verdicts of the reference solutions. nbconvert's HTML exporter (JupyterLab's look) renders each page;
+this module adds an index in course order with the minutes, a previous · contents · next bar on every
+page, and when and against which nats-server and nats-py each page was executed.
+
+    python -m helpers.site [--copies test-output] [--out site]
+
+It refuses a copy that is missing, older than its notebook, not a solutions run, or that raised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+from helpers.navigation import CONTENTS, NOTEBOOKS, README, REPO, Notebook, notebooks, table
+
+COPIES = REPO / "test-output"
+SITE = REPO / "site"
+TEMPLATES = Path(__file__).with_name("site_templates")
+LINK = re.compile(r"\]\(([^)\s#]*)(#[^)\s]*)?\)")  # a markdown link's target and its #anchor
+
+
+class NotChecked(RuntimeError):
+    """An executed copy that the tests did not (or no longer) vouch for."""
+
+
+def executed_copy(nb: Notebook, copies: Path) -> nbformat.NotebookNode:
+    """The solutions run of `nb` that the tests wrote, or NotChecked saying why it cannot be used."""
+    path = copies / f"{nb.path.stem}.solutions.ipynb"
+    again = "run the notebook tests first (`make site` does)"
+    if not path.exists():
+        raise NotChecked(f"{path} is missing: {again}")
+    if path.stat().st_mtime < nb.path.stat().st_mtime:
+        raise NotChecked(f"{path} is older than notebooks/{nb.path.name}: {again}")
+    executed = nbformat.read(path, as_version=4)
+    papermill = executed.metadata.get("papermill", {})
+    if papermill.get("parameters", {}).get("solutions") is not True:
+        raise NotChecked(f"{path} is not a run with solutions=True: {again}")
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    if papermill.get("exception") or errors:
+        raise NotChecked(f"{path} raised an exception: fix the notebook and {again}")
+    if "nats_in_notebooks" not in executed.metadata:
+        raise NotChecked(f"{path} was not written by the tests' harness (tests/harness.py): {again}")
+    return executed
+
+
+def executed_line(executed: nbformat.NotebookNode) -> str:
+    ran = executed.metadata["nats_in_notebooks"]
+    end = executed.metadata["papermill"].get("end_time")
+    when = datetime.fromisoformat(end).strftime("%Y-%m-%d %H:%M UTC") if end else "at an unknown time"
+    return (f"Executed {when} against nats-server {ran['nats_server'] or '(version unknown)'} with nats-py "
+            f"{ran['nats_py']}, and checked by the course's tests (make test).")
+
+
+class Links:
+    """Rewrites a notebook's relative links for the site: a notebook becomes its page, the contents
+    page (notebooks/README.md or README.md) becomes index.html, any other file of the repository is
+    copied under files/ so that its link still answers."""
+
+    def __init__(self, course: list[Notebook], out: Path):
+        self.pages = {n.path.resolve(): page_name(n) for n in course}
+        self.out = out
+
+    def __call__(self, markdown: str) -> str:
+        return LINK.sub(self._one, markdown)
+
+    def _one(self, m: re.Match) -> str:
+        target, anchor = m.group(1), m.group(2) or ""
+        if not target or ":" in target:  # an anchor on the same page, or another site
+            return m.group(0)
+        path = (NOTEBOOKS / target).resolve()
+        if path in self.pages:
+            return f"]({self.pages[path]}{anchor})"
+        if path in (CONTENTS.resolve(), README.resolve()):
+            return "](index.html)"
+        if path.is_file() and path.is_relative_to(REPO):
+            copied = Path("files") / path.relative_to(REPO)
+            (self.out / copied).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, self.out / copied)
+            return f"]({copied.as_posix()}{anchor})"
+        return m.group(0)  # left as it is: the site's tests report a link that does not answer
+
+
+def page_name(nb: Notebook) -> str:
+    return nb.path.stem + ".html"
+
+
+def exporter() -> HTMLExporter:
+    return HTMLExporter(template_name="course", extra_template_basedirs=[str(TEMPLATES)])
+
+
+def render(exp: HTMLExporter, nb: nbformat.NotebookNode, title: str, course: dict) -> str:
+    body, _ = exp.from_notebook_node(nb, resources={"metadata": {"name": title}, "course": course})
+    return body
+
+
+def index_notebook(course: list[Notebook], links: Links) -> nbformat.NotebookNode:
+    text = ("# NATS in Notebooks\n\nLearn NATS from Python, one runnable notebook per idea. Each page below is "
+            "a notebook as the course's tests executed it against a real NATS server: its outputs, plots, "
+            "diagrams and the verdicts of the reference solutions. To run them yourself, clone the "
+            "repository and type `make lab`.\n\n" + table(course, ""))
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(text))])
+
+
+def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
+    """Write index.html and one page per notebook into `out`; return the pages, index first."""
+    course = notebooks()
+    executed = [executed_copy(n, copies) for n in course]  # all of them checked before anything is written
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    links, exp = Links(course, out), exporter()
+    lines = {executed_line(e) for e in executed}
+    pages = [out / "index.html"]
+    pages[0].write_text(render(exp, index_notebook(course, links), "NATS in Notebooks", {
+        "prev": None, "next": {"href": page_name(course[0]), "label": course[0].label},
+        "executed_line": " ".join(sorted(lines))}))
+    for i, (nb, copy) in enumerate(zip(course, executed, strict=True)):
+        for cell in copy.cells:
+            if cell.cell_type == "markdown":
+                cell.source = links(cell.source)
+        near = {"prev": course[i - 1] if i else None, "next": course[i + 1] if i + 1 < len(course) else None}
+        bar = {k: n and {"href": page_name(n), "label": n.label} for k, n in near.items()}
+        page = out / page_name(nb)
+        bar["executed_line"] = executed_line(copy)
+        page.write_text(render(exp, copy, f"{nb.label} · NATS in Notebooks", bar))
+        pages.append(page)
+    return pages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--copies", type=Path, default=COPIES, help="the executed copies (default: test-output/)")
+    parser.add_argument("--out", type=Path, default=SITE, help="where to write the site (default: site/)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        pages = build(args.copies, args.out)
+    except NotChecked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
+    for page in pages:
+        print(f"{page.stat().st_size / 1e6:6.2f} MB  {page}")
+    print(f"{len(pages)} pages, {size / 1e6:.1f} MB in {args.out}, built in {time.monotonic() - started:.1f} s; "
+          f"open {args.out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
