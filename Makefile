@@ -10,7 +10,7 @@ DEV := $(VENV)/.installed-dev
 # uv installs the same pins about ten times faster; pip is the fallback.
 INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: help install install-dev lab test test-learner check nav lint format up down status clean
+.PHONY: help install install-dev lab test test-learner test-browser site check nav lint format up down status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -40,6 +40,13 @@ test: install-dev  ## execute every notebook against a real server and check its
 test-learner: install-dev  ## every notebook as a learner uses it: set-up, then any section, every cell twice
 	$(BIN)/python -m pytest -m learner tests/test_learner_path.py
 
+test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook, screenshots in test-output/
+	$(BIN)/python -m pytest -m browser tests/test_browser.py
+
+site: install-dev  ## the HTML edition in site/: executes every notebook (its tests), renders those copies
+	$(BIN)/python -m pytest -m notebook tests/test_notebooks.py
+	$(BIN)/python -m helpers.site
+
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
@@ -60,4 +67,4 @@ status: install  ## which server the course uses
 	$(BIN)/python -m helpers status
 
 clean:  ## remove executed notebooks and caches (keeps .venv and server data)
-	rm -rf test-output .pytest_cache .ruff_cache
+	rm -rf test-output site .pytest_cache .ruff_cache

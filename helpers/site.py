@@ -52,17 +52,22 @@ def executed_copy(nb: Notebook, copies: Path) -> nbformat.NotebookNode:
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     if papermill.get("exception") or errors:
         raise NotChecked(f"{path} raised an exception: fix the notebook and {again}")
-    if "nats_in_notebooks" not in executed.metadata:
+    if "nats_in_notebooks" not in executed.metadata or not papermill.get("end_time"):
         raise NotChecked(f"{path} was not written by the tests' harness (tests/harness.py): {again}")
     return executed
 
 
-def executed_line(executed: nbformat.NotebookNode) -> str:
-    ran = executed.metadata["nats_in_notebooks"]
-    end = executed.metadata["papermill"].get("end_time")
-    when = datetime.fromisoformat(end).strftime("%Y-%m-%d %H:%M UTC") if end else "at an unknown time"
-    return (f"Executed {when} against nats-server {ran['nats_server'] or '(version unknown)'} with nats-py "
-            f"{ran['nats_py']}, and checked by the course's tests (make test).")
+def executed_line(copies: list[nbformat.NotebookNode]) -> str:
+    """When and against what these copies were executed: one page's, or the whole course's."""
+    times = sorted(datetime.fromisoformat(c.metadata["papermill"]["end_time"]).strftime("%Y-%m-%d %H:%M UTC")
+                   for c in copies)
+    when = times[0] if times[0] == times[-1] else f"between {times[0]} and {times[-1]}"
+
+    def versions(key: str) -> str:
+        return ", ".join(sorted({str(c.metadata["nats_in_notebooks"][key]) for c in copies}))
+
+    return (f"Executed {when} against nats-server {versions('nats_server')} with nats-py {versions('nats_py')}, "
+            "and checked by the course's tests (make test).")
 
 
 class Links:
@@ -123,11 +128,10 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     links, exp = Links(course, out), exporter()
-    lines = {executed_line(e) for e in executed}
     pages = [out / "index.html"]
     pages[0].write_text(render(exp, index_notebook(course, links), "NATS in Notebooks", {
         "prev": None, "next": {"href": page_name(course[0]), "label": course[0].label},
-        "executed_line": " ".join(sorted(lines))}))
+        "executed_line": executed_line(executed)}))
     for i, (nb, copy) in enumerate(zip(course, executed, strict=True)):
         for cell in copy.cells:
             if cell.cell_type == "markdown":
@@ -135,7 +139,7 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
         near = {"prev": course[i - 1] if i else None, "next": course[i + 1] if i + 1 < len(course) else None}
         bar = {k: n and {"href": page_name(n), "label": n.label} for k, n in near.items()}
         page = out / page_name(nb)
-        bar["executed_line"] = executed_line(copy)
+        bar["executed_line"] = executed_line([copy])
         page.write_text(render(exp, copy, f"{nb.label} · NATS in Notebooks", bar))
         pages.append(page)
     return pages
