@@ -73,7 +73,7 @@ def executed_line(copies: list[nbformat.NotebookNode]) -> str:
 class Links:
     """Rewrites a notebook's relative links for the site: a notebook becomes its page, the contents
     page (notebooks/README.md or README.md) becomes index.html, any other file of the repository is
-    copied under files/ so that its link still answers."""
+    copied under source/ so that its link still answers."""
 
     def __init__(self, course: list[Notebook], out: Path):
         self.pages = {n.path.resolve(): page_name(n) for n in course}
@@ -92,7 +92,7 @@ class Links:
         if path in (CONTENTS.resolve(), README.resolve()):
             return "](index.html)"
         if path.is_file() and path.is_relative_to(REPO):
-            copied = Path("files") / path.relative_to(REPO)
+            copied = Path("source") / path.relative_to(REPO)  # not files/: nbconvert strips that prefix
             (self.out / copied).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, self.out / copied)
             return f"]({copied.as_posix()}{anchor})"

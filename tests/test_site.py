@@ -1,0 +1,153 @@
+"""`make site` (helpers/site.py): the HTML edition, made from the executed copies the tests checked.
+
+The fast tests build pages from stand-in executed copies (made here from the notebooks' sources) and
+check the refusals; `test_site_from_the_checked_copies` builds the real site from test-output/ after
+the notebook tests wrote it (tests/test_notebooks.py runs first in `make test`)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import site
+from helpers.navigation import notebooks
+from helpers.record import read_records
+from tests.harness import OUTPUT, stems
+
+HREF = re.compile(r'<a[^>]* href="([^"]+)"')
+PNG = re.compile(r'<img [^>]*src="data:image/png;base64,')
+PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+
+
+def stand_in_copy(path: Path, folder: Path) -> Path:
+    """What the harness writes after a solutions run, without running it: a plot and a verdict."""
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["papermill"] = {"parameters": {"solutions": True}, "end_time": "2026-01-02T03:04:05.000000",
+                                "exception": None}
+    nb.metadata["nats_in_notebooks"] = {"nats_py": "2.16.0", "nats_server": "2.15.1"}
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    first_code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"}),
+                          nbformat.v4.new_output("display_data", data={"text/html": "<b>00.x: correct</b>"})]
+    out = folder / f"{path.stem}.solutions.ipynb"
+    nbformat.write(nb, out)
+    return out
+
+
+@pytest.fixture
+def two_notebooks(monkeypatch, tmp_path):
+    """The site of the first two notebooks, from stand-in copies: (copies folder, site folder)."""
+    course = notebooks()[:2]
+    monkeypatch.setattr(site, "notebooks", lambda: course)
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for nb in course:
+        stand_in_copy(nb.path, copies)
+    return copies, tmp_path / "site"
+
+
+def local_targets(page: Path) -> list[str]:
+    return [h for h in map(html.unescape, HREF.findall(page.read_text())) if not re.match(r"[a-z]+:|#", h)]
+
+
+def check_site(out: Path, pages: list[Path], course) -> None:
+    """Index first, one page per notebook in course order, the bar and the executed line on every page,
+    and every local link answering with a file of the site."""
+    assert pages == [out / "index.html", *(out / f"{n.path.stem}.html" for n in course)]
+    index = pages[0].read_text()
+    table = index[index.index("<table"):index.index("</table>")]
+    assert re.findall(r'href="(\d\d-[^"]+\.html)"', table) == [p.name for p in pages[1:]], \
+        "the index lists the pages in course order"
+    for n in course:
+        assert f">{html.escape(n.label)}</a>" in index and f"| {n.core} |" not in index and f">{n.core}<" in index
+    for i, page in enumerate(pages):
+        text = page.read_text()
+        assert text.count('class="course-bar') == 2 and 'href="index.html">Contents</a>' in text
+        assert re.search(r"Executed .+ against nats-server \S+ with nats-py \S+", text), page
+        bar = {rel: href for a in re.findall(r"<a [^>]*>", text) for rel in re.findall(r'rel="(\w+)"', a)
+               for href in re.findall(r'href="([^"]+)"', a)}
+        assert bar.get("prev") == (pages[i - 1].name if i > 1 else None), page
+        assert bar.get("next") == (pages[i + 1].name if i < len(pages) - 1 else None), page
+        for target in local_targets(page):
+            assert (out / target.split("#")[0]).is_file(), f"{page.name} links to {target}, which is not in the site"
+        for n in course:
+            assert n.path.name not in "".join(local_targets(page)), f"{page.name} links to {n.path.name}, not its page"
+
+
+def test_builds_index_and_pages_from_the_copies(two_notebooks):
+    copies, out = two_notebooks
+    pages = site.build(copies, out)
+    course = site.notebooks()
+    check_site(out, pages, course)
+    for n, page in zip(course, pages[1:], strict=True):
+        text = page.read_text()
+        assert PNG.search(text) and "00.x: correct" in text, "outputs of the executed copy are on the page"
+        fences = sum(c.source.count("```mermaid") for c in nbformat.read(n.path, as_version=4).cells
+                     if c.cell_type == "markdown")
+        assert text.count('<pre class="mermaid">') == fences
+
+
+@pytest.mark.parametrize("spoil, says", [
+    (lambda path: path.unlink(), "is missing"),
+    (lambda path: os.utime(path, (0, 0)), "is older than"),
+    (lambda path: edit(path, lambda nb: nb.metadata.papermill.parameters.update(solutions=False)), "solutions=True"),
+    (lambda path: edit(path, lambda nb: nb.cells[1].outputs.append(
+        nbformat.v4.new_output("error", ename="KeyError", evalue="x", traceback=[]))), "raised"),
+    (lambda path: edit(path, lambda nb: nb.metadata.pop("nats_in_notebooks")), "harness"),
+])
+def test_refuses_a_copy_the_tests_did_not_vouch_for(two_notebooks, spoil, says):
+    copies, out = two_notebooks
+    spoil(sorted(copies.iterdir())[1])
+    with pytest.raises(site.NotChecked, match=says):
+        site.build(copies, out)
+    assert not out.exists(), "nothing is written when a copy is refused"
+
+
+def edit(path: Path, change) -> None:
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
+    later = time.time() + 1
+    os.utime(path, (later, later))
+
+
+def test_links_become_pages_the_contents_becomes_the_index_and_files_are_copied(tmp_path):
+    links = site.Links(notebooks(), tmp_path)
+    assert links("[Next](01-publish-subscribe.ipynb#Recap)") == "[Next](01-publish-subscribe.html#Recap)"
+    assert links("[Contents](README.md) [Front](../README.md#contents)") == \
+        "[Contents](index.html) [Front](index.html)"
+    assert links("[conf](../config/nats-server.conf)") == "[conf](source/config/nats-server.conf)"
+    assert (tmp_path / "source" / "config" / "nats-server.conf").is_file()
+    kept = "[web](https://nats.io) [here](#Recap) [gone](no-such-file.md)"
+    assert links(kept) == kept
+
+
+@pytest.mark.notebook
+def test_site_from_the_checked_copies(tmp_path):
+    """After the notebook tests: the real site, with every plot, verdict and diagram of each copy."""
+    copies = {stem: OUTPUT / f"{stem}.solutions.ipynb" for stem in stems()}
+    missing = [str(p) for p in copies.values() if not p.exists()]
+    if missing:
+        pytest.skip(f"no executed copies yet ({', '.join(missing)}): the notebook tests write them "
+                    "(make test runs them first; make site runs them)")
+    started = time.monotonic()
+    pages = site.build(OUTPUT, tmp_path / "site")
+    seconds = time.monotonic() - started
+    check_site(tmp_path / "site", pages, notebooks())
+    for path, page in zip(copies.values(), pages[1:], strict=True):
+        executed, text = json.loads(path.read_text()), page.read_text()
+        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        plots = sum("image/png" in o.get("data", {}) for o in outputs)
+        shown = len(PNG.findall(text))
+        assert shown >= plots, f"{page.name}: {shown} of {plots} plots"
+        for key, status in ((k.removeprefix("exercise."), v) for k, v in read_records(path).items()
+                            if k.startswith("exercise.")):
+            assert status == "correct" and f"{key}: correct" in text, f"{page.name}: verdict of {key}"
+    size = sum(f.stat().st_size for f in (tmp_path / "site").rglob("*") if f.is_file())
+    print(f"site: {len(pages)} pages, {size / 1e6:.1f} MB, built in {seconds:.1f} s")
