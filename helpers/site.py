@@ -70,13 +70,20 @@ def executed_line(copies: list[nbformat.NotebookNode]) -> str:
             "and checked by the course's tests (make test).")
 
 
+def documents() -> list[Path]:
+    """The other pages JupyterLab opens beside the notebooks (the cheat sheet): notebooks/*.md but the
+    contents page. Each becomes a page of the site."""
+    return sorted(p for p in NOTEBOOKS.glob("*.md") if p.resolve() != CONTENTS.resolve())
+
+
 class Links:
-    """Rewrites a notebook's relative links for the site: a notebook becomes its page, the contents
-    page (notebooks/README.md or README.md) becomes index.html, any other file of the repository is
-    copied under source/ so that its link still answers."""
+    """Rewrites a notebook's relative links for the site: a notebook or a document becomes its page, the
+    contents page (notebooks/README.md or README.md) becomes index.html, any other file of the
+    repository is copied under source/ so that its link still answers."""
 
     def __init__(self, course: list[Notebook], out: Path):
         self.pages = {n.path.resolve(): page_name(n) for n in course}
+        self.pages |= {d.resolve(): d.stem + ".html" for d in documents()}
         self.out = out
 
     def __call__(self, markdown: str) -> str:
@@ -113,10 +120,11 @@ def render(exp: HTMLExporter, nb: nbformat.NotebookNode, title: str, course: dic
 
 
 def index_notebook(course: list[Notebook], links: Links) -> nbformat.NotebookNode:
+    extra = "".join(f"- [{d.read_text().splitlines()[0].lstrip('# ')}]({d.name})\n" for d in documents())
     text = ("# NATS in Notebooks\n\nLearn NATS from Python, one runnable notebook per idea. Each page below is "
             "a notebook as the course's tests executed it against a real NATS server: its outputs, plots, "
             "diagrams and the verdicts of the reference solutions. To run them yourself, clone the "
-            "repository and type `make lab`.\n\n" + table(course, ""))
+            "repository and type `make lab`.\n\n" + table(course, "") + (f"\nAlso:\n\n{extra}" if extra else ""))
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(text))])
 
 
@@ -141,6 +149,12 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
         page = out / page_name(nb)
         bar["executed_line"] = executed_line([copy])
         page.write_text(render(exp, copy, f"{nb.label} · NATS in Notebooks", bar))
+        pages.append(page)
+    for doc in documents():  # after the notebooks: the pages list stays index, then course order
+        page = out / (doc.stem + ".html")
+        markdown = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(doc.read_text()))])
+        page.write_text(render(exp, markdown, doc.stem, {"prev": None, "next": None,
+                                                         "executed_line": "Not executed: a page to read."}))
         pages.append(page)
     return pages
 

@@ -69,16 +69,18 @@ def answers(lab) -> bool:
         return False
 
 
-def processes_with(marker: str) -> list[str]:
-    """Command lines of running processes that contain `marker` (Linux /proc)."""
-    found = []
+def processes_with(marker: str) -> dict[int, str]:
+    """{pid: command line} of the running processes whose command line contains `marker` (Linux /proc),
+    this test's own process excepted."""
+    found = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if marker in text:
-            found.append(f"{cmdline.parent.name}: {text[:200]}")
+        pid = int(cmdline.parent.name)
+        if marker in text and pid != os.getpid():
+            found[pid] = text[:200]
     return found
 
 
@@ -100,6 +102,7 @@ def lab(tmp_path_factory):
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), or set "
                     "CHROMIUM to a Chromium binary", pytrace=False)
     tmp = tmp_path_factory.mktemp("browser")
+    before = processes_with(str(REPO))  # what runs from this repository already (servers, services, ...)
     server = EmbeddedServer().start()
     port, token = free_port(), uuid.uuid4().hex
     env = {**os.environ, "NATS_URL": server.url, "NATS_MONITOR_URL": server.monitor_url,
@@ -126,8 +129,15 @@ def lab(tmp_path_factory):
         server.stop()
         server.cleanup()
         log.close()
-    left = [p for kernel in lab.kernels for p in processes_with(kernel)] + processes_with(str(tmp))
-    assert not left, f"left running after JupyterLab stopped: {left}"
+
+    def left() -> dict[int, str]:
+        return {pid: cmd for marker in (*lab.kernels, str(tmp), str(REPO))
+                for pid, cmd in processes_with(marker).items() if pid not in before}
+
+    deadline = time.monotonic() + 15  # kernels stop their example services and servers as they exit
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left(), f"left running after JupyterLab stopped: {left()}"
 
 
 @pytest.fixture(scope="module")

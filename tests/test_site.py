@@ -59,7 +59,9 @@ def local_targets(page: Path) -> list[str]:
 def check_site(out: Path, pages: list[Path], course) -> None:
     """Index first, one page per notebook in course order, the bar and the executed line on every page,
     and every local link answering with a file of the site."""
-    assert pages == [out / "index.html", *(out / f"{n.path.stem}.html" for n in course)]
+    assert pages == [out / "index.html", *(out / f"{n.path.stem}.html" for n in course),
+                     *(out / f"{d.stem}.html" for d in site.documents())]
+    documents, pages = pages[len(course) + 1:], pages[:len(course) + 1]
     index = pages[0].read_text()
     table = index[index.index("<table"):index.index("</table>")]
     assert re.findall(r'href="(\d\d-[^"]+\.html)"', table) == [p.name for p in pages[1:]], \
@@ -78,6 +80,15 @@ def check_site(out: Path, pages: list[Path], course) -> None:
             assert (out / target.split("#")[0]).is_file(), f"{page.name} links to {target}, which is not in the site"
         for n in course:
             assert n.path.name not in "".join(local_targets(page)), f"{page.name} links to {n.path.name}, not its page"
+    check_documents(out, documents)
+
+
+def check_documents(out: Path, documents: list[Path]) -> None:
+    index = (out / "index.html").read_text()
+    for page in documents:
+        assert f'href="{page.name}"' in index, f"the index links {page.name}"
+        for target in local_targets(page):
+            assert (out / target.split("#")[0]).is_file(), f"{page.name} links to {target}, which is not in the site"
 
 
 def test_builds_index_and_pages_from_the_copies(two_notebooks):
@@ -85,7 +96,7 @@ def test_builds_index_and_pages_from_the_copies(two_notebooks):
     pages = site.build(copies, out)
     course = site.notebooks()
     check_site(out, pages, course)
-    for n, page in zip(course, pages[1:], strict=True):
+    for n, page in zip(course, pages[1:len(course) + 1], strict=True):
         text = page.read_text()
         assert PNG.search(text) and "00.x: correct" in text, "outputs of the executed copy are on the page"
         fences = sum(c.source.count("```mermaid") for c in nbformat.read(n.path, as_version=4).cells
@@ -140,7 +151,7 @@ def test_site_from_the_checked_copies(tmp_path):
     pages = site.build(OUTPUT, tmp_path / "site")
     seconds = time.monotonic() - started
     check_site(tmp_path / "site", pages, notebooks())
-    for path, page in zip(copies.values(), pages[1:], strict=True):
+    for path, page in zip(copies.values(), pages[1:len(copies) + 1], strict=True):
         executed, text = json.loads(path.read_text()), page.read_text()
         outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
         plots = sum("image/png" in o.get("data", {}) for o in outputs)
