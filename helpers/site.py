@@ -9,7 +9,7 @@ page, and when and against which nats-server and nats-py each page was executed.
 
     python -m helpers.site [--copies test-output] [--out site]
 
-It refuses a copy that is missing, older than its notebook, not a solutions run, or that raised.
+It refuses a copy that is missing, executed from another version of its notebook, not a solutions run, or that raised.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def executed_copy(nb: Notebook, copies: Path) -> nbformat.NotebookNode:
     again = "run the notebook tests first (`make site` does)"
     if not path.exists():
         raise NotChecked(f"{path} is missing: {again}")
-    if path.stat().st_mtime < nb.path.stat().st_mtime:
-        raise NotChecked(f"{path} is older than notebooks/{nb.path.name}: {again}")
     executed = nbformat.read(path, as_version=4)
+    if sources(executed) != sources(nbformat.read(nb.path, as_version=4)):
+        raise NotChecked(f"{path} was executed from another version of notebooks/{nb.path.name}: {again}")
     papermill = executed.metadata.get("papermill", {})
     if papermill.get("parameters", {}).get("solutions") is not True:
         raise NotChecked(f"{path} is not a run with solutions=True: {again}")
@@ -56,6 +56,11 @@ def executed_copy(nb: Notebook, copies: Path) -> nbformat.NotebookNode:
     if "nats_in_notebooks" not in executed.metadata or not papermill.get("end_time"):
         raise NotChecked(f"{path} was not written by the tests' harness (tests/harness.py): {again}")
     return executed
+
+
+def sources(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
+    """The cells as written, without the parameters cell that papermill injects."""
+    return [(c.cell_type, c.source) for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
 
 
 def executed_line(copies: list[nbformat.NotebookNode]) -> str:
