@@ -9,6 +9,12 @@ page, and when and against which nats-server and nats-py each page was executed.
 
     python -m helpers.site [--copies test-output] [--out site]
 
+Why nbconvert: it is Jupyter's own exporter (maintained with JupyterLab, already installed with it),
+renders outputs exactly as JupyterLab shows them, and does not execute anything itself, so the pages
+can only come from the tests' copies. Jupyter Book 1 (Sphinx + MyST-NB) and mkdocs-jupyter render
+through nbconvert or its equivalent and add a documentation framework this course does not need; Jupyter
+Book 2 (mystmd) and Quarto need Node or a separate binary and, here, a download at build time.
+
 It refuses a copy that is missing, executed from another version of its notebook, not a solutions run, or that raised.
 """
 
