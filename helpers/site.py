@@ -12,8 +12,9 @@ page, and when and against which nats-server and nats-py each page was executed.
 Why nbconvert: it is Jupyter's own exporter (maintained with JupyterLab, already installed with it),
 renders outputs exactly as JupyterLab shows them, and does not execute anything itself, so the pages
 can only come from the tests' copies. Jupyter Book 1 (Sphinx + MyST-NB) and mkdocs-jupyter render
-through nbconvert or its equivalent and add a documentation framework this course does not need; Jupyter
-Book 2 (mystmd) and Quarto need Node or a separate binary and, here, a download at build time.
+through nbconvert or its equivalent and add a documentation framework this course does not need; Quarto
+(PyPI's quarto-cli is a 5 KB sdist that downloads the binary when installed) and Jupyter Book 2 (mystmd,
+on Node, fetching its HTML theme when it builds) need downloads that a closed network refuses.
 
 It refuses a copy that is missing, executed from another version of its notebook, not a solutions run, or that raised.
 """
