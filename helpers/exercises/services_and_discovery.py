@@ -200,8 +200,8 @@ def _judge_reply(sku: str, qty: int, code: str | None, msg) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-@exercise("09.add_orders_v2", hint="v2 needs subjects of its own, still under `orders.`: a group such as "
-                                   "`service.add_group(name='orders.v2')`, and one queue group for all v2 instances.")
+@exercise("09.add_orders_v2", hint="v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes "
+                                   "there, in any queue group, gets old clients' requests. Where else under orders.?")
 async def check_add_orders_v2(answer, server, *, per_subject: int = 12, timeout: float = 5.0):
     conns = [await _connect(server.url, role, timeout) for role in ("v1", "v2-a", "v2-b", "client")]
     v1_conn, client = conns[0], conns[-1]
