@@ -18,6 +18,7 @@ def check(run):
     assert sum(replies.values()) == requests
 
     assert run["services.discovered"] == instances
+    assert run["services.ids_as_printed"] is True  # discovery reports the ids the instances printed at start
     assert run["services.ping_all"] >= instances  # every service on the server: ours at least
     assert run["services.endpoints"] == ["inventory.price", "inventory.stock"]
     assert run["services.requests_sent"] == requests

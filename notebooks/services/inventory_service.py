@@ -11,11 +11,11 @@ An unknown SKU is an error, sent two ways on purpose (notebook 09 compares them)
 `ServiceError`, which nats.micro turns into the error headers AND counts in the endpoint's stats;
 `price` calls `req.respond_error(...)`, which sends the same headers but, in nats-py 2.16, is not counted.
 
-It prints READY once requests can reach it. On SIGTERM it drains its connection and exits: the server
-drops its endpoint and discovery subscriptions, and requests it already received are answered first.
-(nats-py 2.16's `service.stop()` unsubscribes without draining: it cancels a handler at work and drops
-requests already received, whose callers then time out.) It exits on its own after --max-seconds, so a
-forgotten instance never lingers.
+It prints READY once requests can reach it, then its instance id (the one discovery reports). On
+SIGTERM it drains its connection and exits: the server drops its endpoint and discovery subscriptions,
+and requests it already received are answered first. (nats-py 2.16's `service.stop()` unsubscribes
+without draining: it cancels a handler at work and drops requests already received, whose callers then
+time out.) It exits on its own after --max-seconds, so a forgotten instance never lingers.
 """
 
 import argparse
@@ -69,6 +69,7 @@ async def main() -> None:
     # connection's commands in order, so the answer proves the server has every subscription.
     await nc.request(f"$SRV.PING.inventory.{service.id}", b"", timeout=5.0)
     print("READY", flush=True)
+    print(service.id, flush=True)
 
     try:
         await asyncio.wait_for(stop.wait(), args.max_seconds)
