@@ -48,6 +48,7 @@ def throughput_plot(table: pd.DataFrame, title: str | None = None):
         right.plot(table.index, table[f"{who} (MB/s)"], marker="o", label=who)
     for ax, unit in ((left, "messages per second"), (right, "MB per second")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(list(table.index), [_bytes(size) for size in table.index])
         ax.set_yscale("log")
         ax.set_xlabel("payload (bytes, log scale)")
         ax.set_ylabel(f"{unit} (log scale)")
@@ -57,6 +58,10 @@ def throughput_plot(table: pd.DataFrame, title: str | None = None):
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _bytes(size: int) -> str:
+    return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
 
 
 def claims_table(rows: Sequence[Mapping]):

@@ -93,14 +93,14 @@ def cdf(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES, ti
                 label=f"{name}: p50 {np.percentile(d, 50):.0f} µs")
     for q in qs:
         ax.axhline(q / 100, color="grey", linestyle=":", linewidth=0.8)
-        ax.annotate(f"p{q:g}", (1, q / 100), xycoords=("axes fraction", "data"), fontsize=8, va="bottom",
-                    ha="right", color="grey")
+        ax.annotate(f"p{q:g}", (0.005, q / 100), xycoords=("axes fraction", "data"), fontsize=8, va="top",
+                    ha="left", color="grey")
     ax.set_xscale("log")
     ax.set_xlabel("latency (µs, log scale)")
     ax.set_ylabel("share of calls at most this slow")
     ax.set_ylim(0, 1.01)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center right")
     if title:
         ax.set_title(title, fontsize=11)
     fig.tight_layout()

@@ -45,7 +45,10 @@ async def main() -> None:
     print("READY", flush=True)
 
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    except NotImplementedError:  # Windows: SIGTERM ends the process at once
+        pass
     try:
         await asyncio.wait_for(stop.wait(), args.lifetime)
     except TimeoutError:
