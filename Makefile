@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lab test up down status lint clean
+.PHONY: install lab test test-workshop up down status lint clean wheelhouse \
+	workshop workshop-down workshop-status workshop-reset
 
 install: $(STAMP)
 
@@ -24,6 +25,9 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 test: install  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
 
+test-workshop: install  ## slow: three learners run every notebook at once on one workshop server
+	$(BIN)/python -m pytest -m workshop
+
 up: install  ## start the course's server (idempotent)
 	$(BIN)/python -m helpers up
 
@@ -32,6 +36,24 @@ down:  ## stop the server that `make up` started
 
 status: install
 	$(BIN)/python -m helpers status
+
+# Workshop mode (docs/instructor-kit.md): one server for a room, one NATS account per learner.
+LEARNERS ?= 20
+HOST ?= 0.0.0.0
+workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches>
+	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST)
+
+workshop-status: install
+	$(BIN)/python -m helpers workshop status
+
+workshop-reset: install  ## new passwords and empty accounts for the next group
+	$(BIN)/python -m helpers workshop reset
+
+workshop-down:
+	$(BIN)/python -m helpers workshop down
+
+wheelhouse: install  ## before a workshop: every pinned requirement in wheelhouse/, for installing offline
+	$(BIN)/python -m pip download --disable-pip-version-check --dest wheelhouse -r requirements.txt "setuptools>=68"
 
 lint: install
 	$(BIN)/ruff check .
