@@ -1,32 +1,55 @@
-# A thin wrapper: every target is one or two commands you can also type.
+# A thin wrapper: every target is one or two commands you can also type (`make help` lists them).
 # Without make (Windows included) see README.md, "Running without make".
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Stamps: requirements.txt is what `make lab` needs; requirements-dev.txt adds tests and tools.
+COURSE := $(VENV)/.installed
+DEV := $(VENV)/.installed-dev
+# uv installs the same pins about ten times faster; pip is the fallback.
+INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: install lab test test-workshop up down status lint clean wheelhouse \
-	workshop workshop-down workshop-status workshop-reset
+.PHONY: help install install-dev lab test test-workshop check nav lint format up down status clean \
+	workshop workshop-status workshop-reset workshop-down wheelhouse
 
-install: $(STAMP)
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
-# Re-installs only when requirements.txt or pyproject.toml changed.
-$(STAMP): requirements.txt pyproject.toml
+install: $(COURSE)  ## create .venv with what the course needs
+
+install-dev: $(DEV)  ## ... plus the tests' and developers' tools
+
+# Each re-installs only when its requirements (or pyproject.toml) changed.
+$(COURSE): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(INSTALL) -r requirements.txt
+	$(INSTALL) --no-deps -e .
+	touch $@
+
+$(DEV): $(COURSE) requirements-dev.txt
+	$(INSTALL) -r requirements-dev.txt
 	touch $@
 
 lab: install  ## JupyterLab on the course, with a NATS server running
 	$(BIN)/python -m helpers lab
 
-test: install  ## execute every notebook against a real server and check its results
+test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
 
-test-workshop: install  ## slow: three learners run every notebook at once on one workshop server
+test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
 	$(BIN)/python -m pytest -m workshop
+
+check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
+
+nav: install  ## regenerate every notebook's navigation lines and the README contents
+	$(BIN)/python -m helpers.navigation
+
+lint: install-dev  ## ruff
+	$(BIN)/ruff check .
 
 up: install  ## start the course's server (idempotent)
 	$(BIN)/python -m helpers up
@@ -34,7 +57,7 @@ up: install  ## start the course's server (idempotent)
 down:  ## stop the server that `make up` started
 	$(BIN)/python -m helpers down
 
-status: install
+status: install  ## which server the course uses
 	$(BIN)/python -m helpers status
 
 # Workshop mode (docs/instructor-kit.md): one server for a room, one NATS account per learner.
@@ -43,20 +66,17 @@ HOST ?= 0.0.0.0
 workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches>
 	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST)
 
-workshop-status: install
+workshop-status: install  ## where it listens; connections and JetStream use per learner
 	$(BIN)/python -m helpers workshop status
 
 workshop-reset: install  ## new passwords and empty accounts for the next group
 	$(BIN)/python -m helpers workshop reset
 
-workshop-down:
+workshop-down:  ## stop the workshop server
 	$(BIN)/python -m helpers workshop down
 
 wheelhouse: install  ## before a workshop: every pinned requirement in wheelhouse/, for installing offline
 	$(BIN)/python -m pip download --disable-pip-version-check --dest wheelhouse -r requirements.txt "setuptools>=68"
-
-lint: install
-	$(BIN)/ruff check .
 
 clean:  ## remove executed notebooks and caches (keeps .venv and server data)
 	rm -rf test-output .pytest_cache .ruff_cache

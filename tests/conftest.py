@@ -1,77 +1,42 @@
-"""The notebook harness: papermill runs each notebook against a fresh real server.
-
-`run_notebook("NN-slug", **parameters)` executes notebooks/NN-slug.ipynb in a
-fresh kernel (cwd notebooks/, the venv's python3 kernel, a per-cell timeout)
-against this test's own embedded server, writes the executed copy to
-test-output/, and returns what the notebook recorded.
-"""
+"""Fixtures: a real server for each test (or one given server), and failure reports that name the executed
+notebooks. The papermill harness itself is tests/harness.py."""
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from types import SimpleNamespace
 
-import papermill as pm
 import pytest
 
-from helpers.record import read_records
 from helpers.server import EmbeddedServer
-
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = REPO / "notebooks"
-OUTPUT = REPO / "test-output"
-CELL_TIMEOUT = 60  # seconds for any one cell; pytest-timeout is the backstop
-DURATIONS: list[tuple[str, float, float]] = []  # (run, seconds in cells, seconds with kernel start)
-EXECUTED: list[Path] = []  # the executed copies of the running test, named in its failure report
+from tests.harness import DURATIONS, EXECUTED, execute
 
 
-@dataclass
-class Run:
-    name: str
-    path: Path  # the executed copy: open it when a test fails
-    records: dict
-    cell_seconds: float  # execution time after the kernel started
-    seconds: float  # including the kernel start
-
-    def __getitem__(self, key):
-        if key not in self.records:
-            pytest.fail(f"{self.name} recorded no {key!r} (it recorded {sorted(self.records)}). Open {self.path}")
-        return self.records[key]
+def pytest_addoption(parser):
+    parser.addoption("--server-url", default=None,
+                     help="run every test against this one server (e.g. a composed one) instead of a fresh "
+                          "embedded server per test")
+    parser.addoption("--monitor-url", default=None, help="its monitoring URL (default: its host, port 8222)")
 
 
 @pytest.fixture
-def nats_server():
-    """A fresh embedded server on free ports; its data is removed afterwards."""
+def nats_server(request):
+    """A fresh embedded server on free ports, its data removed afterwards; or the one given server."""
+    url = request.config.getoption("--server-url")
+    if url:
+        from helpers.server import find_server
+
+        found = find_server(url, request.config.getoption("--monitor-url"))
+        yield SimpleNamespace(url=found.url, monitor_url=found.monitor_url)
+        return
     with EmbeddedServer() as server:
         yield server
-
-
-def execute(stem: str, label: str, **parameters) -> Run:
-    """Execute one notebook with papermill; fail with the notebook's name and its executed copy."""
-    OUTPUT.mkdir(exist_ok=True)
-    out = OUTPUT / f"{stem}.{label}.ipynb"
-    EXECUTED.append(out)
-    started = time.monotonic()
-    try:
-        pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", out, parameters=parameters, cwd=NOTEBOOKS,
-                            kernel_name="python3", execution_timeout=CELL_TIMEOUT, progress_bar=False)
-    except pm.PapermillExecutionError as e:
-        pytest.fail(f"{stem} ({label}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                    f"Open the executed copy: {out}", pytrace=False)
-    seconds = time.monotonic() - started
-    cells = json.loads(out.read_text())["cells"]
-    cell_seconds = sum(c["metadata"].get("papermill", {}).get("duration") or 0 for c in cells)
-    DURATIONS.append((f"{stem} ({label})", cell_seconds, seconds))
-    return Run(f"{stem} ({label})", out, read_records(out), cell_seconds, seconds)
 
 
 @pytest.fixture
 def run_notebook(nats_server):
     """Run a notebook against this test's server; `label` names the executed copy."""
 
-    def run(stem: str, label: str = "run", **parameters) -> Run:
+    def run(stem: str, label: str = "run", **parameters):
         parameters = {"nats_url": nats_server.url, "monitor_url": nats_server.monitor_url, **parameters}
         return execute(stem, label, **parameters)
 

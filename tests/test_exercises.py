@@ -4,7 +4,7 @@ import asyncio
 
 import nats
 
-from helpers.exercises import Wrong, exercise
+from helpers.exercises.framework import Wrong, exercise
 from helpers.exercises.start_here import named_connection, server_facts
 
 

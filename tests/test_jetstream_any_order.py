@@ -7,7 +7,9 @@ earlier run may matter.
 
 import pytest
 
-from tests.conftest import execute
+from tests.harness import execute
+
+pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`
 
 JETSTREAM = ["05-streams", "06-consumers", "07-key-value", "08-object-store"]
 

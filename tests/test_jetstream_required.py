@@ -4,7 +4,9 @@ import papermill as pm
 import pytest
 
 from helpers.server import EmbeddedServer
-from tests.conftest import NOTEBOOKS, OUTPUT
+from tests.harness import NOTEBOOKS, OUTPUT
+
+pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,9 @@ import urllib.request
 import pytest
 
 from helpers import server as srv
-from tests.conftest import REPO
+from tests.harness import REPO
+
+pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`
 
 
 def wait_for(predicate, timeout, what):

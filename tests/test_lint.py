@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from tests.conftest import REPO
+from tests.harness import REPO
 
 
 def test_ruff_is_clean():

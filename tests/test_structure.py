@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from helpers.server import CONFIG, binary
-from tests.conftest import NOTEBOOKS, REPO
+from tests.harness import NOTEBOOKS, REPO
 
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 NAV = re.compile(r"\*\*Navigation:\*\*.*")

@@ -14,7 +14,7 @@ import time
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from helpers.exercises import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
 
 EX1_STREAM, EX1_INVOICES = "NB06_EX1", 23
 EX2_STREAM, EX2_INVOICES, EX2_START = "NB06_EX2", 10, 6

@@ -8,7 +8,7 @@ import asyncio
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
-from helpers.exercises import NotAttempted, Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise
 
 COUNTER_BUCKET = "nb07-ex-counter"
 FLAGS_BUCKET = "nb07-ex-flags"

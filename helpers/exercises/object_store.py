@@ -11,7 +11,7 @@ import random
 
 from nats.js.errors import NotFoundError
 
-from helpers.exercises import NotAttempted, Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise
 
 UPLOAD_BUCKET = "nb08-ex-upload"
 CHUNK = 256 * 1024

@@ -6,7 +6,7 @@ import json
 
 import nats
 
-from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+from helpers.exercises.framework import NotAttempted, Wrong, attempt, exercise
 
 SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 

@@ -13,7 +13,7 @@ from collections import Counter
 import nats
 from nats.aio.subscription import Subscription
 
-from helpers.exercises import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise
 
 
 async def _settle(nc, timeout: float) -> None:
@@ -26,9 +26,9 @@ def _subject(kind: str) -> str:
     return f"exercise.{kind}.{uuid.uuid4().hex[:8]}"
 
 
-@exercise("04.join-group", hint="nc.subscribe(subject, queue=..., cb=...); the callback appends msg.data.decode().")
-async def join_group(answer, url: str, members: int = 3, payments: int = 60, timeout: float = 5.0):
-    subject = _subject("payments")
+@exercise("04.join_billing", hint="nc.subscribe(subject, queue=..., cb=...); the callback appends msg.data.decode().")
+async def check_join_billing(answer, server, *, members: int = 3, payments: int = 60, timeout: float = 5.0):
+    url, subject = server.url, _subject("payments")
     conns = [await nats.connect(url, name=f"04-queue-groups.checker-{i}") for i in range(members + 1)]
     try:
         handled = [[] for _ in range(members)]
@@ -66,9 +66,9 @@ async def join_group(answer, url: str, members: int = 3, payments: int = 60, tim
             await conn.close()
 
 
-@exercise("04.quote-group", hint="nc.subscribe(subject, queue='quote-service', cb=...), and `await msg.respond(...)`.")
-async def quote_group(answer, url: str, requests: int = 40, timeout: float = 5.0):
-    subject = _subject("quote")
+@exercise("04.add_quoter", hint="nc.subscribe(subject, queue='quote-service', cb=...), and `await msg.respond(...)`.")
+async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float = 5.0):
+    url, subject = server.url, _subject("quote")
     names = ["quoter-a", "quoter-b"]
     conns = [await nats.connect(url, name=f"04-queue-groups.checker-{n}") for n in [*names, "client"]]
     try:

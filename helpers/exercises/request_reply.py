@@ -14,7 +14,7 @@ import nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from helpers.exercises import NotAttempted, Wrong, attempt, exercise
+from helpers.exercises.framework import NotAttempted, Wrong, attempt, exercise
 
 UNTOUCHED = b"__untouched__"
 

@@ -3,7 +3,7 @@
 import nats
 
 from helpers import monitor
-from helpers.exercises import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise
 
 
 @exercise("00.server-facts", hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")

@@ -3,7 +3,7 @@
 from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy
 from nats.js.errors import APIError, NotFoundError
 
-from helpers.exercises import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
 
 EX1_STREAM, EX1_SUBJECTS = "NB05_EX1", ["nb05.ex1.*"]
 EX2_STREAM, EX2_SUBJECT = "NB05_EX2", "nb05.ex2.orders"

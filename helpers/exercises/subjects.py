@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import nats
 
-from helpers.exercises import Wrong, exercise
+from helpers.exercises.framework import Wrong, exercise
 
 US_SHIPPED_SAMPLES = [
     "orders.us.east.shipped", "orders.us.west.shipped", "orders.us.central.shipped",

@@ -1,0 +1,150 @@
+"""The exercise mechanism: a checker per exercise, one verdict each time.
+
+A checker is a function (sync or async) decorated with `@exercise(key, hint)`
+that raises `Wrong("what to look at")` for a wrong answer and returns a short
+"why it is right" otherwise. Calling the decorated checker with the learner's
+answer shows the verdict, records it for the tests, and never raises, so
+"Run All" always completes:
+
+- the answer is `...` (untouched) or a function that returns `...`:
+  "not attempted yet" and the hint;
+- the checker raises `Wrong`, an exception, or runs past its timeout:
+  "not quite" and what to look at;
+- otherwise: "correct".
+
+Conventions (one for every notebook): the checkers for notebook `NN-some-slug` live in
+`helpers/exercises/some_slug.py`; a checker is named `check_<name>` after the learner's function (or
+variable) `<name>` it judges, its key is `"NN.<name>"`, and its signature is
+`check_<name>(answer, server, *, option=default, ...)`, where `server` has `.url` and `.monitor_url`.
+The notebook calls `await check_<name>(<name>, server)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import inspect
+import os
+import traceback
+from dataclasses import dataclass
+
+import nats.js.errors
+
+from helpers.record import record
+
+_HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+async def delete_if_exists(delete, name: str) -> None:
+    """Await `delete(name)` (js.delete_stream, js.delete_key_value, js.delete_object_store): checkers
+    start from a clean asset and remove it afterwards; a missing one is fine."""
+    try:
+        await delete(name)
+    except nats.js.errors.NotFoundError:
+        pass
+
+
+class Wrong(Exception):
+    """Raised by a checker: the message says what to look at."""
+
+
+class NotAttempted(Exception):
+    """The learner's cell is still the untouched template."""
+
+
+@dataclass
+class Verdict:
+    key: str
+    status: str  # "correct" | "wrong" | "not attempted"
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "correct"
+
+    def _repr_html_(self) -> str:
+        icon, colour = {"correct": ("✅", "#1a7f37"), "wrong": ("❌", "#cf222e")}.get(self.status, ("⏳", "#9a6700"))
+        return (f'<div style="border-left:4px solid {colour};padding:4px 8px">{icon} <b>{self.key}: '
+                f"{self.status}</b><br>{html.escape(self.message)}</div>")
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.status}: {self.message}"
+
+
+def untouched(answer) -> bool:
+    """Is `answer` still the exercise's template? `...`, or a function whose body only says `return ...`.
+
+    Judged from the compiled body, not from what it returns: a learner who writes the calls and keeps
+    the template's last line `return ...` has made an attempt, and is judged on what the calls did.
+    """
+    if answer is ... or answer is None:
+        return True
+    code = getattr(answer, "__code__", None)
+    return code is not None and not code.co_names and set(code.co_consts) <= {None, Ellipsis}
+
+
+async def attempt(answer, *args, timeout: float = 5.0):
+    """Call the learner's (async) function with a timeout; the untouched template is NotAttempted."""
+    if untouched(answer):
+        raise NotAttempted
+    result = answer(*args)
+    if inspect.isawaitable(result):
+        result = await asyncio.wait_for(result, timeout)
+    return result
+
+
+def exercise(key: str, hint: str, timeout: float = 10.0):
+    """Turn `check(answer, ...)` into a checker that returns a displayed, recorded Verdict."""
+
+    def wrap(check):
+        number, _, name = key.partition(".")
+        if not (len(number) == 2 and number.isdigit() and check.__name__ == f"check_{name}"):
+            raise ValueError(f"checker {check.__name__} with key {key!r}: the convention is key 'NN.<name>' "
+                             "for a checker named check_<name>, <name> being the learner's function or variable")
+
+        @functools.wraps(check)
+        async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
+            """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
+            verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
+            if not show:
+                return verdict
+            from IPython.display import display
+
+            display(verdict)
+            record(f"exercise.{key}", verdict.status)
+            return None  # shown once: a returned verdict would be displayed again as the cell's result
+
+        run.key, run.hint = key, hint
+        return run
+
+    return wrap
+
+
+def _where(error: BaseException) -> str:
+    """The learner's line that raised: the last traceback frame outside the course's and the libraries' code."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if not any(part in f.filename for part in (_HELPERS, "site-packages", "/lib/python"))]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f" (at line {frame.lineno} of your cell: `{(frame.line or '').strip()}`)"
+
+
+async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
+    try:
+        if untouched(answer):
+            raise NotAttempted
+        result = check(answer, *args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await asyncio.wait_for(result, timeout)
+    except NotAttempted:
+        return Verdict(key, "not attempted", f"Not attempted yet. Hint: {hint}")
+    except Wrong as e:
+        return Verdict(key, "wrong", f"Not quite: {e}")
+    except Exception as e:  # the learner's code failed: say how, do not stop Run All
+        if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
+            return Verdict(key, "wrong", f"Not quite: it did not finish within {timeout} s. "
+                                         "Does every wait in your code have a timeout?")
+        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}")
+    return Verdict(key, "correct", result or "Correct.")

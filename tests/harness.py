@@ -1,0 +1,123 @@
+"""The notebook harness: papermill executes a notebook against a real server and returns what it recorded.
+
+`execute("NN-slug", "label", **parameters)` runs notebooks/NN-slug.ipynb in a fresh kernel (cwd
+notebooks/, the venv's python3 kernel, a per-cell timeout), writes the executed copy to test-output/,
+and returns a `Run`. `Case` is what one notebook's test entry says about it (tests/test_nbNN_<slug>.py,
+`CASE = Case(...)`); tests/test_notebooks.py applies every entry the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from helpers.record import read_records
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+OUTPUT = REPO / "test-output"
+CELL_TIMEOUT = 60  # seconds for any one cell; pytest-timeout is the backstop
+DURATIONS: list[tuple[str, float, float]] = []  # (run, seconds in cells, seconds with kernel start)
+EXECUTED: list[Path] = []  # the executed copies of the running test, named in its failure report
+
+
+def stems() -> list[str]:
+    """Every numbered notebook, in reading order."""
+    return sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+
+
+@dataclass
+class Run:
+    name: str
+    path: Path  # the executed copy: open it when a test fails
+    records: dict
+    params: dict  # every parameter the run used: the notebook's defaults, then what the test passed
+    cell_seconds: float  # execution time after the kernel started
+    seconds: float  # including the kernel start
+
+    def __getitem__(self, key):
+        if key not in self.records:
+            pytest.fail(f"{self.name} recorded no {key!r} (it recorded {sorted(self.records)}). Open {self.path}")
+        return self.records[key]
+
+    def verdicts(self) -> dict:
+        """{exercise key: status} as the notebook's checkers recorded them."""
+        return {k.removeprefix("exercise."): v for k, v in self.records.items() if k.startswith("exercise.")}
+
+
+@dataclass(frozen=True)
+class Case:
+    """What is particular to one notebook; tests/test_notebooks.py does the rest for every notebook.
+
+    check:         asserts on one run's records (`run["key"]`) and parameters (`run.params["key"]`); it
+                   is applied to the untouched run (defaults) and to the solutions run.
+    exercises:     every exercise key the notebook records ("NN.name"): "not attempted" untouched,
+                   "correct" with solutions=True, and no other keys.
+    solutions:     parameters for the solutions run (other values than the defaults show that the
+                   parameters, not constants, drive the results).
+    budget:        seconds in cells (after the kernel started) allowed for each run.
+    wrong_answers: (checker, answer, phrase): the checker must judge `answer` "wrong" with `phrase`
+                   in its message.
+    right_answers: (checker, answer): the checker must judge `answer` "correct", e.g. an answer that
+                   does the work but keeps the template's `return ...`.
+    """
+
+    check: Callable[[Run], None]
+    exercises: tuple[str, ...]
+    solutions: dict = field(default_factory=dict)
+    budget: float = 10.0
+    wrong_answers: tuple = ()
+    right_answers: tuple = ()
+
+
+def entry_module(stem: str) -> str:
+    """tests/test_nb04_queue_groups.py for 04-queue-groups."""
+    number, slug = stem.split("-", 1)
+    return f"tests.test_nb{number}_{slug.replace('-', '_')}"
+
+
+def case_for(stem: str) -> Case | None:
+    try:
+        module = importlib.import_module(entry_module(stem))
+    except ModuleNotFoundError as e:
+        if e.name != entry_module(stem):
+            raise
+        return None
+    return getattr(module, "CASE", None)
+
+
+def execute(stem: str, label: str, **parameters) -> Run:
+    """Execute one notebook with papermill; fail with the notebook's name and its executed copy."""
+    OUTPUT.mkdir(exist_ok=True)
+    source, out = NOTEBOOKS / f"{stem}.ipynb", OUTPUT / f"{stem}.{label}.ipynb"
+    EXECUTED.append(out)
+    defaults = {name: p["default"] for name, p in pm.inspect_notebook(source).items()}
+    started = time.monotonic()
+    try:
+        pm.execute_notebook(source, out, parameters=parameters, cwd=NOTEBOOKS, kernel_name="python3",
+                            execution_timeout=CELL_TIMEOUT, progress_bar=False)
+    except pm.PapermillExecutionError as e:
+        pytest.fail(f"{stem} ({label}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                    f"Open the executed copy: {out}", pytrace=False)
+    seconds = time.monotonic() - started
+    cells = json.loads(out.read_text())["cells"]
+    cell_seconds = sum(c["metadata"].get("papermill", {}).get("duration") or 0 for c in cells)
+    DURATIONS.append((f"{stem} ({label})", cell_seconds, seconds))
+    params = {name: _literal(value) for name, value in defaults.items()} | parameters
+    return Run(f"{stem} ({label})", out, read_records(out), params, cell_seconds, seconds)
+
+
+def _literal(text: str):
+    """papermill reports defaults as source text ("300", "None", "5.0")."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text

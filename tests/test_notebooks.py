@@ -1,0 +1,55 @@
+"""Every numbered notebook, the same way: executed untouched and then with solutions=True on one server,
+its exercise verdicts, its lesson's records (its entry's `check`), its time budget, and its checkers fed
+wrong answers. What is particular to a notebook is its entry: `CASE` in tests/test_nbNN_<slug>.py."""
+
+import pytest
+
+from tests.harness import case_for, entry_module, execute, stems
+
+STEMS = stems()
+
+
+def entry(stem):
+    case = case_for(stem)
+    if case is None:
+        pytest.fail(f"notebook {stem} has no test entry: add CASE = Case(...) to {entry_module(stem)} "
+                    "(see CONTRIBUTING.md, 'Adding a notebook')", pytrace=False)
+    return case
+
+
+def check_run(case, run, status):
+    assert run.verdicts() == {key: status for key in case.exercises}, \
+        f"{run.name}: exercise verdicts {run.verdicts()}, expected {status!r} for {list(case.exercises)}; " \
+        f"open {run.path}"
+    case.check(run)
+    assert run.cell_seconds < case.budget, \
+        f"{run.name} took {run.cell_seconds:.1f} s in cells (budget {case.budget} s); open {run.path}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook(stem, run_notebook):
+    case = entry(stem)
+    check_run(case, run_notebook(stem, "untouched"), "not attempted")
+    check_run(case, run_notebook(stem, "solutions", solutions=True, **case.solutions), "correct")
+
+
+def answers(kind) -> list:
+    found = []
+    for stem in STEMS:
+        case = case_for(stem)
+        for i, item in enumerate(getattr(case, kind, ())):
+            found.append(pytest.param(*item, id=f"{stem}-{item[0].__name__}-{getattr(item[1], '__name__', 'value')}-{i}"))
+    return found
+
+
+@pytest.mark.parametrize("checker, answer, phrase", answers("wrong_answers"))
+async def test_checker_rejects_a_wrong_answer(checker, answer, phrase, nats_server):
+    verdict = await checker(answer, nats_server, show=False)
+    assert verdict.status == "wrong" and phrase in verdict.message, verdict
+
+
+@pytest.mark.parametrize("checker, answer", answers("right_answers"))
+async def test_checker_accepts_a_right_answer(checker, answer, nats_server):
+    verdict = await checker(answer, nats_server, show=False)
+    assert verdict.status == "correct", verdict
