@@ -309,6 +309,15 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
     return state
 
 
+def instructor_url(directory: Path = DIR) -> str:
+    """The instructor's URL for the workshop started from this folder (the progress board's default)."""
+    state = read_state(directory)
+    if not state:
+        raise WorkshopError("No workshop was started from this folder (.workshop/state.json is missing): "
+                            "run `make workshop LEARNERS=N` first, or pass the instructor's URL.")
+    return local_url(state, "instructor")
+
+
 def local_url(state: dict, user: str) -> str:
     """A user's URL with the host this machine reaches the server at (the instructor's own tools)."""
     url = state["instructor_url"] if user == "instructor" else state["admin_url"] if user == "admin" \

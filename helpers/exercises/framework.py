@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import nats.js.errors
 
+from helpers import progress
 from helpers.record import record
 
 _HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,6 +108,8 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
         async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
             """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
             verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
+            # Workshop mode only (a learner's URL): the instructor's progress board gets the verdict.
+            await progress.publish_verdict(args[0] if args else kwargs.get("server"), key, verdict.status)
             if not show:
                 return verdict
             from IPython.display import display
