@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 
+from helpers import course_server
 from helpers import server as srv
+from helpers.embedded import REPO
 
 
 def lab(jupyter_args: list[str]) -> int:
@@ -20,7 +22,7 @@ def lab(jupyter_args: list[str]) -> int:
     started_here = found.source.startswith("embedded")
     print(f"NATS server: {found.url} ({found.source}), version {found.version}, "
           f"JetStream {'on' if found.jetstream else 'OFF'}")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={srv.REPO / 'notebooks'}", *jupyter_args]
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={REPO / 'notebooks'}", *jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses by default
         cmd.append("--allow-root")
     jupyter = subprocess.Popen(cmd)
@@ -31,7 +33,7 @@ def lab(jupyter_args: list[str]) -> int:
         return jupyter.wait()
     finally:
         if started_here:
-            print(srv.down())
+            print(course_server.down())
 
 
 def main(argv=None) -> int:
@@ -48,7 +50,7 @@ def main(argv=None) -> int:
             srv.up(started_by="make up")
             print(srv.status())
         elif args.command == "down":
-            print(srv.down())
+            print(course_server.down())
         elif args.command == "status":
             print(srv.status())
         else:

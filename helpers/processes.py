@@ -1,4 +1,4 @@
-"""Stopping child processes politely, then firmly: shared by servers and example services."""
+"""Child processes: stopping them politely, then firmly; stopping them when the kernel exits; is a pid alive?"""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import atexit
 import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def terminate(process: subprocess.Popen | None, timeout: float = 5.0) -> int | None:
@@ -28,9 +30,8 @@ def stop_at_exit(process: subprocess.Popen) -> None:
 
 
 def terminate_pid(pid: int, timeout: float = 5.0) -> None:
-    """The same for a process known only by its pid (a detached server started by an earlier command)."""
-    from helpers.server import pid_alive  # pid_alive knows about zombies
-
+    """SIGTERM, then SIGKILL, for a process known only by its pid (a detached server started by an
+    earlier command: `make down`, `make workshop-down`)."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -40,3 +41,18 @@ def terminate_pid(pid: int, timeout: float = 5.0) -> None:
         time.sleep(0.02)
     if pid_alive(pid):
         os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if sys.platform.startswith("linux"):  # a zombie is gone for our purposes
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except OSError:
+            return False
+    return True

@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from helpers.processes import terminate_pid
-from helpers.server import REPO, EmbeddedServer, binary, monitor_get, pid_alive
+from helpers.embedded import REPO, EmbeddedServer, binary
+from helpers.monitor import monitor_get
+from helpers.processes import pid_alive, terminate_pid
 
 DIR = REPO / ".workshop"  # git-ignored: passwords live here
 CONFIG = DIR / "nats-server.conf"
