@@ -62,6 +62,8 @@ USERS = {"instructor": INSTRUCTOR, "admin": SYSTEM}  # besides the learners' own
 # A learner who keeps every stream and bucket of several sittings reaches them, and is told so.
 LEARNER_LIMITS = {"max_mem": "64MB", "max_file": "256MB", "max_streams": 40, "max_consumers": 200}
 INSTRUCTOR_LIMITS = {"max_mem": "16MB", "max_file": "256MB", "max_streams": 10, "max_consumers": 100}
+# JetStream API errors that mean "this account's limit is used up" (streams, consumers, memory, storage).
+LIMIT_ERRORS = {10002, 10023, 10026, 10027, 10028, 10047}
 PROGRESS_SUBJECT = "workshop.progress"  # learners publish here; INSTRUCTOR receives workshop.progress.<learner>
 PROGRESS_STREAM = "WORKSHOP_PROGRESS"
 DEFAULT_PORT, DEFAULT_HTTP_PORT = 4222, 8222
@@ -83,6 +85,11 @@ def learner_of(url: str | None) -> str | None:
     """The learner a URL belongs to, by the naming rule; None outside workshop mode."""
     user = user_of(url)
     return user if user and LEARNER_USER.match(user) else None
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, fit for a message or a log."""
+    return re.sub(r"(//[^:/@,]+:)[^@/,]*@", r"\1***@", url)
 
 
 def account_of(url: str | None) -> str | None:
@@ -379,7 +386,8 @@ def status(directory: Path = DIR) -> str:
     for name in [*state["learners"], INSTRUCTOR]:
         js = usage.get(name, {})
         stored = (js.get("storage", 0) + js.get("memory", 0)) / 2**20
-        lines.append(f"{name:<12} {per_account.get(name, 0):>11} {len(js.get('stream_detail') or []):>8} {stored:>8.1f}MB")
+        streams = len(js.get("stream_detail") or [])
+        lines.append(f"{name:<12} {per_account.get(name, 0):>11} {streams:>8} {stored:>8.1f}MB")
     return "\n".join(lines)
 
 
