@@ -31,8 +31,9 @@ from dataclasses import dataclass
 
 import nats.js.errors
 
-from helpers import progress, server
+from helpers import progress
 from helpers.record import record
+from helpers.server import advice as workshop_advice
 
 _HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -149,7 +150,7 @@ async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
         if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
             return Verdict(key, "wrong", f"Not quite: it did not finish within {timeout} s. "
                                          "Does every wait in your code have a timeout?")
-        advice = server.advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
+        advice = workshop_advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
         return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}"
                                      + (f" {advice}" if advice else ""))
     return Verdict(key, "correct", result or "Correct.")
