@@ -45,8 +45,9 @@ check: install-dev  ## seconds, no kernels: lint, format, structure, navigation,
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
 
-nav: install  ## regenerate every notebook's navigation lines and the README contents
+nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m helpers.navigation
+	$(BIN)/python -m helpers.schedule
 
 lint: install-dev  ## ruff
 	$(BIN)/ruff check .

@@ -20,7 +20,8 @@ Naming rule (helpers find a learner's account from their URL with it): learner N
 are both `learnerNN` (learner01, learner02, ...). The instructor's user `instructor` is in INSTRUCTOR,
 `admin` in SYS. Passwords are random for every generation.
 
-docker compose runs the same generated file: `docker compose --profile workshop up -d nats-workshop`.
+docker compose runs the same generated file (`up --compose`: the `workshop` profile's `nats-workshop`
+service in docker-compose.yml, ports 4222 and 8222 published on every interface).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ class Options:
     public_host: str | None = None  # the host written into the learners' URLs
     port: int = DEFAULT_PORT
     http_port: int = DEFAULT_HTTP_PORT
+    compose: bool = False  # run it with docker compose (the `workshop` profile) instead of the embedded binary
 
     def url_host(self) -> str:
         return self.public_host or (self.host if self.host not in ("0.0.0.0", "::", "") else guess_host())
@@ -294,7 +296,29 @@ def read_state(directory: Path = DIR) -> dict | None:
 def running(directory: Path = DIR) -> dict | None:
     """The state of a workshop server that is still running, else None."""
     state = read_state(directory)
-    return state if state and state.get("pid") and pid_alive(state["pid"]) else None
+    if not state:
+        return None
+    if state["options"].get("compose"):
+        return state if state.get("started") and _answers(state["local_monitor_url"]) else None
+    return state if state.get("pid") and pid_alive(state["pid"]) else None
+
+
+def _answers(monitor_url: str) -> bool:
+    try:
+        return monitor_get(monitor_url, "/healthz", 1.0).get("status") == "ok"
+    except OSError:
+        return False
+
+
+COMPOSE = ["docker", "compose", "--profile", "workshop"]
+
+
+def _compose(*args: str, timeout: float = 120.0) -> None:
+    import subprocess
+
+    result = subprocess.run([*COMPOSE, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise WorkshopError(f"`{' '.join(COMPOSE + list(args))}` failed:\n{result.stderr or result.stdout}")
 
 
 def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dict:
@@ -302,16 +326,24 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
     if state := running(directory):
         raise WorkshopError(f"A workshop server already runs (pid {state['pid']}, "
                             f"{len(state['learners'])} learners): `make workshop-down` or `make workshop-reset`.")
+    if options.compose and (options.port, options.http_port) != (DEFAULT_PORT, DEFAULT_HTTP_PORT):
+        raise WorkshopError("With --compose the ports are docker-compose.yml's: 4222 and 8222.")
     state = generate(options, directory)
     check_config(directory / CONFIG.name)
     server = WorkshopServer(options, directory)
-    try:
-        server.start(timeout)
-    except (RuntimeError, TimeoutError) as e:
-        raise WorkshopError(f"Could not start the workshop server on {options.host}:{options.port} "
-                            f"(monitoring {options.http_port}). Is another server using these ports? "
-                            f"`make down` stops the course's own.\n{e}") from None
-    state |= {"pid": server.pid, "local_url": server.url, "local_monitor_url": server.monitor_url}
+    if options.compose:
+        (directory / STORE.name).mkdir(parents=True, exist_ok=True)
+        _compose("up", "-d", "--wait", "nats-workshop", timeout=timeout + 120)
+        state |= {"pid": None, "started": True}
+    else:
+        try:
+            server.start(timeout)
+        except (RuntimeError, TimeoutError) as e:
+            raise WorkshopError(f"Could not start the workshop server on {options.host}:{options.port} "
+                                f"(monitoring {options.http_port}). Is another server using these ports? "
+                                f"`make down` stops the course's own.\n{e}") from None
+        state["pid"] = server.pid
+    state |= {"local_url": server.url, "local_monitor_url": server.monitor_url}
     write_private(directory / STATE.name, json.dumps(state, indent=2))
     asyncio.run(create_progress_stream(local_url(state, "instructor")))
     return state
@@ -348,10 +380,14 @@ async def create_progress_stream(instructor_url: str) -> None:
 
 
 def down(directory: Path = DIR) -> str:
-    state = read_state(directory)
-    if not state or not state.get("pid") or not pid_alive(state["pid"]):
+    state = running(directory)
+    if not state:
         return "No workshop server is running."
-    terminate_pid(state["pid"])
+    if state["options"].get("compose"):
+        _compose("rm", "--stop", "--force", "nats-workshop")
+        state["started"] = False
+    else:
+        terminate_pid(state["pid"])
     state["pid"] = None
     write_private(directory / STATE.name, json.dumps(state, indent=2))
     return (f"Stopped the workshop server; the learners' URLs stop working. Its data stays in {directory / 'store'} "
@@ -428,6 +464,8 @@ def main(argv=None) -> int:
                                              "machine's address when --host is 0.0.0.0)")
     start.add_argument("--port", type=int, default=DEFAULT_PORT)
     start.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT)
+    start.add_argument("--compose", action="store_true",
+                       help="run the server with docker compose (profile `workshop`) instead of the embedded binary")
     sub.add_parser("down", help="stop the workshop server")
     sub.add_parser("status", help="where it listens, connections and JetStream use per learner")
     sub.add_parser("reset", help="new passwords and empty accounts for the next group, same options")
@@ -436,7 +474,7 @@ def main(argv=None) -> int:
         if args.command == "up":
             if not 1 <= args.learners <= 500:
                 raise WorkshopError("--learners must be between 1 and 500")
-            state = up(Options(args.learners, args.host, args.public_host, args.port, args.http_port))
+            state = up(Options(args.learners, args.host, args.public_host, args.port, args.http_port, args.compose))
             print(where(state))
         elif args.command == "reset":
             state = reset()
