@@ -10,8 +10,8 @@ DEV := $(VENV)/.installed-dev
 # uv installs the same pins about ten times faster; pip is the fallback.
 INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: help install install-dev lab test test-workshop check nav lint format up down status clean \
-	workshop workshop-status workshop-reset workshop-down wheelhouse
+.PHONY: help install install-dev lab test test-learner test-workshop check nav lint format up down status \
+	clean workshop workshop-status workshop-board workshop-reset workshop-down wheelhouse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -37,6 +37,9 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 
 test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
+
+test-learner: install-dev  ## every notebook as a learner uses it: set-up, then any section, every cell twice
+	$(BIN)/python -m pytest -m learner tests/test_learner_path.py
 
 test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
 	$(BIN)/python -m pytest -m workshop
@@ -69,6 +72,9 @@ workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches>
 
 workshop-status: install  ## where it listens; connections and JetStream use per learner
 	$(BIN)/python -m helpers workshop status
+
+workshop-board: install  ## JupyterLab as the instructor: open instructor/progress-board.ipynb
+	$(BIN)/python -m helpers workshop board
 
 workshop-reset: install  ## new passwords and empty accounts for the next group
 	$(BIN)/python -m helpers workshop reset

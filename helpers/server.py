@@ -87,8 +87,9 @@ def find_server(
             ) from None
         server = Server(url, monitor_url or _guess_monitor_url(url), source, info)
         account = workshop.account_of(url)
-        if account and server.monitor_url:  # a workshop: this learner's own account, not the whole room
-            server.monitor_url = monitor.for_account(server.monitor_url, account)
+        if account:  # a workshop: this learner's own account, not the whole room
+            if server.monitor_url:
+                server.monitor_url = monitor.for_account(server.monitor_url, account)
             explain_errors_in_notebook(url)
     else:
         server = up(started_by="find_server()") if start else _local_server()
@@ -192,6 +193,8 @@ def up(started_by: str = "make up", timeout: float = 10.0) -> Server:
 def _local_server() -> Server:
     try:
         info = probe(local.DEFAULT_URL, timeout=1.0)
+    except NotAuthorized as e:  # a workshop server on this machine's 4222
+        raise WrongCredentials(credentials_advice(local.DEFAULT_URL, "the course's default address", str(e))) from None
     except OSError:
         raise ServerNotFound(f"No NATS server is running on {local.DEFAULT_URL}. {HOW_TO_START}") from None
     ours = local.running_here()

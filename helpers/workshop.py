@@ -444,6 +444,17 @@ def where(state: dict) -> str:
     )
 
 
+def board() -> int:
+    """JupyterLab on the course's notebooks/ with the instructor's URL as NATS_URL: open
+    instructor/progress-board.ipynb there."""
+    from helpers import workspace
+    from helpers.__main__ import lab
+
+    os.environ["NATS_URL"] = instructor_url()
+    print("Open instructor/progress-board.ipynb in JupyterLab and Run All.")
+    return lab([], workspace.COURSE)
+
+
 class WorkshopError(RuntimeError):
     """The workshop cannot do what was asked; the message says what to do instead."""
 
@@ -469,6 +480,7 @@ def main(argv=None) -> int:
     sub.add_parser("down", help="stop the workshop server")
     sub.add_parser("status", help="where it listens, connections and JetStream use per learner")
     sub.add_parser("reset", help="new passwords and empty accounts for the next group, same options")
+    sub.add_parser("board", help="JupyterLab as the instructor, to open instructor/progress-board.ipynb")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -481,6 +493,8 @@ def main(argv=None) -> int:
             print("New passwords, empty accounts. Hand out the new sheet.\n" + where(state))
         elif args.command == "down":
             print(down())
+        elif args.command == "board":
+            return board()
         else:
             print(status())
     except (WorkshopError, FileNotFoundError) as e:

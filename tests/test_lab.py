@@ -37,7 +37,7 @@ def answers(url):
         return False
 
 
-def test_lab_serves_jupyter_with_a_server_and_stops_both():
+def test_lab_serves_jupyter_with_a_server_and_stops_both(tmp_path):
     try:
         probe(srv.DEFAULT_URL, 0.5)
         pytest.skip("a server already runs on 127.0.0.1:4222: this test needs the port free")
@@ -45,7 +45,9 @@ def test_lab_serves_jupyter_with_a_server_and_stops_both():
         pass
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-    lab = subprocess.Popen([sys.executable, "-m", "helpers", "lab", "--no-browser", f"--ServerApp.port={port}",
+    work = tmp_path / "my-work"
+    lab = subprocess.Popen([sys.executable, "-m", "helpers", "lab", "--workdir", str(work), "--no-browser",
+                            f"--ServerApp.port={port}",
                             "--ServerApp.token=", "--ServerApp.open_browser=False"], cwd=REPO, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -54,7 +56,9 @@ def test_lab_serves_jupyter_with_a_server_and_stops_both():
         pid = srv.read_state()["pid"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5) as r:
             names = [item["name"] for item in json.load(r)["content"]]
-        assert "00-start-here.ipynb" in names  # JupyterLab opens on the course's notebooks
+        assert "00-start-here.ipynb" in names  # JupyterLab opens on the learner's copies of the notebooks
+        assert "README.md" in names  # the contents page every notebook's "Contents" link opens
+        assert (work / "00-start-here.ipynb").read_bytes() == (REPO / "notebooks" / "00-start-here.ipynb").read_bytes()
     finally:
         lab.send_signal(signal.SIGTERM)
         output = lab.communicate(timeout=30)[0]
