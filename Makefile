@@ -67,8 +67,10 @@ status: install  ## which server the course uses
 # Workshop mode (docs/instructor-kit.md): one server for a room, one NATS account per learner.
 LEARNERS ?= 20
 HOST ?= 0.0.0.0
-workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches>
-	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST)
+PORT ?= 4222
+HTTP_PORT ?= 8222
+workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches> [PORT=4222 HTTP_PORT=8222]
+	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST) --port $(PORT) --http-port $(HTTP_PORT)
 
 workshop-status: install  ## where it listens; connections and JetStream use per learner
 	$(BIN)/python -m helpers workshop status
