@@ -1,8 +1,9 @@
 """The workshop's live progress board: learners' verdicts reach the instructor, and nothing else does.
 
-Workshop mode is decided by the URL a checker judges against: a URL whose user follows the workshop's
-naming rule (learner01, learner02, ...; see helpers/workshop.py) is a learner in a workshop. Only then
-does `publish_verdict` send anything: {"learner", "exercise", "status", "time"} on
+Workshop mode is decided by the URL a checker judges against (its `server` argument), or else the URL
+find_server resolved in this kernel: a URL whose user follows the workshop's naming rule (learner01,
+learner02, ...; see helpers/workshop.py) is a learner in a workshop. Only then does `publish_verdict`
+send anything: {"learner", "exercise", "status", "time"} on
 `workshop.progress` in the learner's own account. The server's export/import hands it to the
 INSTRUCTOR account as `workshop.progress.<learner>` (the server, not the message, says whose it is),
 where the stream WORKSHOP_PROGRESS keeps it, so a board opened late still sees the earlier verdicts.
@@ -27,6 +28,15 @@ SUBJECTS = f"{PROGRESS_SUBJECT}.>"  # what the board reads in the INSTRUCTOR acc
 STREAM = PROGRESS_STREAM
 
 
+_kernel_url: str | None = None  # the learner URL find_server resolved in this process, if any
+
+
+def remember(url: str) -> None:
+    """find_server calls this with a learner's URL: this kernel is in workshop mode."""
+    global _kernel_url
+    _kernel_url = url
+
+
 def url_of(server) -> str | None:
     """A checker's server argument: an object with `.url`, or the URL itself."""
     url = getattr(server, "url", server)
@@ -37,6 +47,8 @@ async def publish_verdict(server, exercise: str, status: str, *, timeout: float 
     """Tell the instructor's board about a verdict, in workshop mode only. Never raises: the board is
     a nice-to-have, the learner's verdict is not. Returns whether a verdict was sent."""
     url = url_of(server)
+    if not learner_of(url):
+        url = _kernel_url
     learner = learner_of(url)
     if not learner:
         return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from helpers import course_server as local
-from helpers import monitor, workshop
+from helpers import monitor, progress, workshop
 from helpers.probe import NotAuthorized, probe
 
 HOW_TO_START = (
@@ -91,6 +91,8 @@ def find_server(
             if server.monitor_url:
                 server.monitor_url = monitor.for_account(server.monitor_url, account)
             explain_errors_in_notebook(url)
+            if workshop.learner_of(url):
+                progress.remember(url)  # checkers in this kernel report to the progress board
     else:
         server = up(started_by="find_server()") if start else _local_server()
         if monitor_url:

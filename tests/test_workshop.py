@@ -28,6 +28,12 @@ def options(learners=3):
     return workshop.Options(learners, host="127.0.0.1", port=free_port(), http_port=free_port())
 
 
+@pytest.fixture(autouse=True)
+def no_workshop_kernel(monkeypatch):
+    """find_server remembers a learner's URL for the checkers of the process: forget it after each test."""
+    monkeypatch.setattr(progress, "_kernel_url", None)
+
+
 @pytest.fixture
 def room(tmp_path, monkeypatch):
     """A running workshop server for 2 learners in a temporary folder, with small stream limits."""
