@@ -94,7 +94,7 @@ def table(verdicts, learners=()):
     frame = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=0).sort_index(axis=1).fillna("")
     summary = pd.DataFrame({
         "at": {name: last[name]["exercise"] if name in last else "" for name in frame.index},
-        "since": {name: last[name]["time"][11:19] if name in last else "" for name in frame.index},
+        "last verdict at": {name: last[name]["time"][11:19] if name in last else "" for name in frame.index},
         "correct": {name: int((frame.loc[name] == ICONS["correct"]).sum()) for name in frame.index},
     })
     return pd.concat([summary, frame], axis=1).rename_axis("learner")
@@ -110,11 +110,12 @@ def chart(verdicts, learners=()):
     for (learner, _), v in board.items():
         if v["status"] in counts.columns:
             counts.loc[learner, v["status"]] += 1
-    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(counts), 3) + 1))
+    fig, ax = plt.subplots(figsize=(8, 0.35 * max(len(counts), 3) + 1.5), layout="constrained")
     counts.plot.barh(stacked=True, ax=ax, color=[COLOURS[s] for s in STATUSES], width=0.7)
     ax.invert_yaxis()
     ax.set_xlabel("exercises (latest verdict each)")
     ax.set_title("Progress by learner")
-    ax.legend(loc="lower right")
+    ax.set_xlim(0, max(int(counts.sum(axis=1).max()), 1))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
     plt.close(fig)
     return fig

@@ -322,13 +322,22 @@ def _compose(*args: str, timeout: float = 120.0) -> None:
 
 
 def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dict:
-    """Generate everything and start the server; refuse if one already runs (`reset` replaces it)."""
+    """Start the workshop's server; refuse if one already runs (`reset` replaces it).
+
+    A stopped workshop with the same options (a laptop restarted mid-day) starts again as it was: same
+    passwords, same data, the slips handed out still work. Other options generate a new workshop: new
+    passwords and empty accounts."""
     if state := running(directory):
         raise WorkshopError(f"A workshop server already runs (pid {state['pid']}, "
                             f"{len(state['learners'])} learners): `make workshop-down` or `make workshop-reset`.")
     if options.compose and (options.port, options.http_port) != (DEFAULT_PORT, DEFAULT_HTTP_PORT):
         raise WorkshopError("With --compose the ports are docker-compose.yml's: 4222 and 8222.")
-    state = generate(options, directory)
+    state = read_state(directory)
+    if state and state["options"] == options.__dict__ and (directory / CONFIG.name).exists():
+        state["resumed"] = True
+    else:
+        shutil.rmtree(directory / STORE.name, ignore_errors=True)  # a new group: nothing of the last one
+        state = generate(options, directory)
     check_config(directory / CONFIG.name)
     server = WorkshopServer(options, directory)
     if options.compose:
@@ -344,7 +353,7 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
                                 f"`make down` stops the course's own.\n{e}") from None
         state["pid"] = server.pid
     state |= {"local_url": server.url, "local_monitor_url": server.monitor_url}
-    write_private(directory / STATE.name, json.dumps(state, indent=2))
+    write_private(directory / STATE.name, json.dumps({k: v for k, v in state.items() if k != "resumed"}, indent=2))
     asyncio.run(create_progress_stream(local_url(state, "instructor")))
     return state
 
@@ -400,7 +409,7 @@ def reset(directory: Path = DIR, *, timeout: float = 20.0) -> dict:
     if not state:
         raise WorkshopError("No workshop to reset: start one with `make workshop LEARNERS=N`.")
     down(directory)
-    shutil.rmtree(directory / STORE.name, ignore_errors=True)
+    (directory / STATE.name).unlink()  # so that `up` generates anew
     return up(Options(**state["options"]), directory, timeout=timeout)
 
 
@@ -429,9 +438,11 @@ def status(directory: Path = DIR) -> str:
 
 def where(state: dict) -> str:
     options = Options(**state["options"])
+    resumed = ("Started again as it was (same passwords, same data: the slips handed out still work; "
+               "`make workshop-reset` gives new ones).\n" if state.get("resumed") else "")
     everywhere = options.host in ("0.0.0.0", "::", "")
     listening = "every network interface of this machine" if everywhere else options.host
-    return (
+    return resumed + (
         f"Workshop server for {len(state['learners'])} learners, listening on {options.host}:{options.port} "
         f"({listening}); monitoring on port {options.http_port}.\n"
         f"Learners' URLs use the host {urlsplit(next(iter(state['learners'].values()))).hostname}: "
@@ -440,7 +451,7 @@ def where(state: dict) -> str:
         "account's connections to anyone who asks): run it on the room's network only, and "
         "`make workshop-down` when the day is over.\n"
         "Hand out .workshop/sheet.html (print it: one slip per learner) or .workshop/learners.csv; "
-        "the progress board: notebooks/instructor/progress-board.ipynb."
+        "the progress board: `make workshop-board`."
     )
 
 

@@ -191,22 +191,35 @@ async def test_verdicts_reach_the_instructor_only_in_workshop_mode(room, nats_se
         await board.close()
 
 
-def test_reset_gives_new_passwords_and_empty_accounts(room):
+def test_reset_gives_new_passwords_and_empty_accounts_and_a_restart_keeps_them(room):
     state, directory = room
 
-    async def make_stream(url):
+    async def make_stream(url, name):
         nc = await nats.connect(url)
         try:
-            await nc.jetstream().add_stream(StreamConfig(name="KEEP", subjects=["keep"]))
-            return [s.config.name for s in await nc.jetstream().streams_info()]
+            await nc.jetstream().add_stream(StreamConfig(name=name, subjects=[name.lower()]))
         finally:
             await nc.close()
+        return await stream_names(url)
 
-    assert asyncio.run(make_stream(workshop.local_url(state, "learner01"))) == ["KEEP"]
+    assert asyncio.run(make_stream(workshop.local_url(state, "learner01"), "OLD")) == ["OLD"]
     new = workshop.reset(directory)
     assert not pid_alive(state["pid"]) and pid_alive(new["pid"])
     assert new["learners"].keys() == state["learners"].keys() and new["learners"] != state["learners"]
-    assert asyncio.run(make_stream(workshop.local_url(new, "learner01"))) == ["KEEP"]  # only the new one
+    assert asyncio.run(stream_names(workshop.local_url(new, "learner01"))) == []  # an empty account
+    assert asyncio.run(make_stream(workshop.local_url(new, "learner01"), "KEEP")) == ["KEEP"]
     with pytest.raises(WrongCredentials):
         find_server(workshop.local_url(state, "learner01"))  # the old slip no longer works
     assert "Stopped" in workshop.down(directory) and not workshop.running(directory)
+
+    again = workshop.up(workshop.Options(**new["options"]), directory)  # a laptop restarted mid-day
+    assert again["learners"] == new["learners"] and "as it was" in workshop.where(again)
+    assert asyncio.run(stream_names(workshop.local_url(again, "learner01"))) == ["KEEP"]  # its data kept
+
+
+async def stream_names(url):
+    nc = await nats.connect(url)
+    try:
+        return [s.config.name for s in await nc.jetstream().streams_info()]
+    finally:
+        await nc.close()
