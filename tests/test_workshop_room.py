@@ -5,6 +5,7 @@ progress board. Without accounts, two learners at once broke five notebooks of n
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,6 +15,7 @@ import pytest
 
 from helpers import workshop
 from helpers.embedded import free_port
+from helpers.monitor import monitor_get
 from helpers.record import read_records
 from tests.harness import CELL_TIMEOUT, DURATIONS, NOTEBOOKS, OUTPUT, Run, _literal, case_for, stems
 
@@ -71,15 +73,42 @@ async def user_created_reaches(state: dict, publisher: str) -> int:
             await nc.close()
 
 
+def watch_usage(monitor_url: str, peaks: dict, done: threading.Event) -> None:
+    """The most each learner's account held at once: streams, consumers, memory and file bytes."""
+    while not done.wait(0.25):  # a sampling cadence for as long as the notebooks run
+        try:
+            accounts = monitor_get(monitor_url, "/jsz?accounts=true&streams=true").get("account_details") or []
+        except OSError:
+            continue
+        for a in accounts:
+            streams = [s.get("state", {}) for s in a.get("stream_detail") or []]
+            now = {"streams": len(streams), "consumers": sum(s.get("consumer_count", 0) for s in streams),
+                   "memory": a.get("memory", 0), "storage": a.get("storage", 0)}
+            peak = peaks.setdefault(a["name"], dict.fromkeys(now, 0))
+            peaks[a["name"]] = {k: max(peak[k], now[k]) for k in now}
+
+
 def test_three_learners_run_every_notebook_at_once(room):
-    failures, runs, learners = [], {}, list(room["learners"])
+    failures, runs, learners, peaks, done = [], {}, list(room["learners"]), {}, threading.Event()
+    watcher = threading.Thread(target=watch_usage, args=(room["local_monitor_url"], peaks, done), daemon=True)
+    watcher.start()
     started = time.monotonic()
     with ThreadPoolExecutor(LEARNERS) as pool:
         for future in [pool.submit(run_learner, room, name, failures, runs) for name in learners]:
             future.result()
     seconds = time.monotonic() - started
-    print(f"\n{LEARNERS} learners x {len(stems())} notebooks at once: {seconds:.0f} s")
+    done.set()
+    watcher.join(5)
+    print(f"\n{LEARNERS} learners x {len(stems())} notebooks at once: {seconds:.0f} s; peak JetStream use per "
+          f"account: {peaks}")
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
+    limits = workshop.LEARNER_LIMITS
+    for name in learners:  # the course fits in an account with room to spare (a learner may keep a few extra)
+        peak = peaks.get(name, {})
+        assert peak.get("streams", 0) <= limits["max_streams"] // 2, peak
+        assert peak.get("consumers", 0) <= limits["max_consumers"] // 2, peak
+        assert peak.get("memory", 0) <= int(limits["max_mem"].removesuffix("MB")) * 2**20 // 2, peak
+        assert peak.get("storage", 0) <= int(limits["max_file"].removesuffix("MB")) * 2**20 // 2, peak
 
     for run in runs.values():
         assert run.verdicts() and set(run.verdicts().values()) == {"correct"}, f"{run.name}: {run.verdicts()}"
