@@ -33,7 +33,9 @@ from dataclasses import dataclass
 import nats
 import nats.js.errors
 
+from helpers import progress
 from helpers.record import record
+from helpers.server import advice as workshop_advice
 
 _HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -121,6 +123,8 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
         async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
             """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
             verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
+            # Workshop mode only (a learner's URL): the instructor's progress board gets the verdict.
+            await progress.publish_verdict(args[0] if args else kwargs.get("server"), key, verdict.status)
             if not show:
                 return verdict
             from IPython.display import display
@@ -160,5 +164,7 @@ async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
         if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
             return Verdict(key, "wrong", f"Not quite: it did not finish within {timeout} s. "
                                          "Does every wait in your code have a timeout?")
-        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}")
+        advice = workshop_advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
+        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}"
+                                     + (f" {advice}" if advice else ""))
     return Verdict(key, "correct", result or "Correct.")
