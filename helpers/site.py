@@ -16,12 +16,15 @@ through nbconvert or its equivalent and add a documentation framework this cours
 (PyPI's quarto-cli is a 5 KB sdist that downloads the binary when installed) and Jupyter Book 2 (mystmd,
 on Node, fetching its HTML theme when it builds) need downloads that a closed network refuses.
 
-It refuses a copy that is missing, executed from another version of its notebook, not a solutions run, or that raised.
+It checks every page it writes (each plot, exercise verdict and Mermaid diagram of the copy is on the
+page, and every link answers with a file of the site), and it refuses a copy that is missing, executed
+from another version of its notebook, not a solutions run, or that raised.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import re
 import shutil
 import sys
@@ -153,7 +156,9 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
     pages[0].write_text(render(exp, index_notebook(course, links), "NATS in Notebooks", {
         "prev": None, "next": {"href": page_name(course[0]), "label": course[0].label},
         "executed_line": executed_line(executed)}))
+    shown = []  # (page, what it must show) for verify()
     for i, (nb, copy) in enumerate(zip(course, executed, strict=True)):
+        must = must_show(copy)
         for cell in copy.cells:
             if cell.cell_type == "markdown":
                 cell.source = links(cell.source)
@@ -165,13 +170,56 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
         bar["executed_line"] = executed_line([copy])
         page.write_text(render(exp, copy, f"{nb.label} · NATS in Notebooks", bar))
         pages.append(page)
+        shown.append((page, must))
     for doc in documents():  # after the notebooks: the pages list stays index, then course order
         page = out / (doc.stem + ".html")
         markdown = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(doc.read_text()))])
         page.write_text(render(exp, markdown, doc.stem, {"prev": None, "next": None,
                                                          "executed_line": "Not executed: a page to read."}))
         pages.append(page)
+    problems = [f"{page.name}: {problem}" for page, must in shown for problem in verify(page, must)]
+    problems += [f"{page.name}: {problem}" for page in pages for problem in broken_links(page, out)]
+    if problems:
+        raise NotShown("the site does not show what the tests checked:\n  " + "\n  ".join(problems))
     return pages
+
+
+class NotShown(RuntimeError):
+    """A page that lacks a plot, a verdict or a diagram of its executed copy, or has a link that answers nothing."""
+
+
+PNG = re.compile(r'<img [^>]*src="data:image/png;base64,')
+HREF = re.compile(r'<a [^>]*href="([^"]+)"')
+
+
+def must_show(executed: nbformat.NotebookNode) -> dict:
+    """What the page of an executed copy must show: its plots, its exercise verdicts, its diagrams."""
+    outputs = [o for c in executed.cells for o in c.get("outputs", [])]
+    records = {k: v for o in outputs for k, v in o.get("data", {}).get(MIME, {}).items()}
+    return {"plots": sum("image/png" in o.get("data", {}) for o in outputs),
+            "verdicts": {k.removeprefix("exercise."): v for k, v in records.items() if k.startswith("exercise.")},
+            "diagrams": sum(c.source.count("```mermaid") for c in executed.cells if c.cell_type == "markdown")}
+
+
+def verify(page: Path, must: dict) -> list[str]:
+    text = page.read_text()
+    problems = []
+    if len(PNG.findall(text)) < must["plots"]:
+        problems.append(f"{len(PNG.findall(text))} of {must['plots']} plots")
+    for key, status in must["verdicts"].items():
+        if status != "correct" or f"{key}: correct" not in text:
+            problems.append(f"exercise {key}: {status!r} in the executed copy, the page shows no 'correct' verdict")
+    diagrams = text.count('<pre class="mermaid">')
+    if diagrams != must["diagrams"]:
+        problems.append(f"{diagrams} of {must['diagrams']} Mermaid diagrams")
+    return problems
+
+
+def broken_links(page: Path, out: Path) -> list[str]:
+    """Links to the site's own files that point at nothing."""
+    targets = [html.unescape(h).split("#")[0] for h in HREF.findall(page.read_text())]
+    return [f"link to {t}, which is not in the site" for t in targets
+            if t and not re.match(r"[a-z]+:", t) and not (out / t).is_file()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         pages = build(args.copies, args.out)
-    except NotChecked as e:
+    except (NotChecked, NotShown) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())

@@ -1,13 +1,12 @@
 """`make site` (helpers/site.py): the HTML edition, made from the executed copies the tests checked.
 
-The fast tests build pages from stand-in executed copies (made here from the notebooks' sources) and
-check the refusals; `test_site_from_the_checked_copies` builds the real site from test-output/ after
-the notebook tests wrote it (tests/test_notebooks.py runs first in `make test`)."""
+The tests build pages from stand-in executed copies (made here from the notebooks' sources, with a plot
+and a verdict) and check the refusals. The real site is checked by the builder itself, on every build
+(`make site`, and the CI workflow after `make test`): see `helpers.site.verify`."""
 
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import time
@@ -18,8 +17,7 @@ import pytest
 
 from helpers import site
 from helpers.navigation import notebooks
-from helpers.record import read_records
-from tests.harness import OUTPUT, stems
+from helpers.record import MIME
 
 HREF = re.compile(r'<a[^>]* href="([^"]+)"')
 PNG = re.compile(r'<img [^>]*src="data:image/png;base64,')
@@ -34,7 +32,8 @@ def stand_in_copy(path: Path, folder: Path) -> Path:
     nb.metadata["nats_in_notebooks"] = {"nats_py": "2.16.0", "nats_server": "2.15.1"}
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     first_code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"}),
-                          nbformat.v4.new_output("display_data", data={"text/html": "<b>00.x: correct</b>"})]
+                          nbformat.v4.new_output("display_data", data={"text/html": "<b>00.x: correct</b>"}),
+                          nbformat.v4.new_output("display_data", data={MIME: {"exercise.00.x": "correct"}})]
     out = folder / f"{path.stem}.solutions.ipynb"
     nbformat.write(nb, out)
     return out
@@ -112,7 +111,7 @@ def test_builds_index_and_pages_from_the_copies(two_notebooks):
     (lambda path: edit(path, lambda nb: nb.cells[1].outputs.append(
         nbformat.v4.new_output("error", ename="KeyError", evalue="x", traceback=[]))), "raised"),
     (lambda path: edit(path, lambda nb: nb.metadata.pop("nats_in_notebooks")), "harness"),
-])
+], ids=["missing", "another version", "not solutions", "raised", "not the harness's"])
 def test_refuses_a_copy_the_tests_did_not_vouch_for(two_notebooks, spoil, says):
     copies, out = two_notebooks
     spoil(sorted(copies.iterdir())[1])
@@ -140,26 +139,19 @@ def test_links_become_pages_the_contents_becomes_the_index_and_files_are_copied(
     assert links(kept) == kept
 
 
-@pytest.mark.notebook
-def test_site_from_the_checked_copies(tmp_path):
-    """After the notebook tests: the real site, with every plot, verdict and diagram of each copy."""
-    copies = {stem: OUTPUT / f"{stem}.solutions.ipynb" for stem in stems()}
-    missing = [str(p) for p in copies.values() if not p.exists()]
-    if missing:
-        pytest.skip(f"no executed copies yet ({', '.join(missing)}): the notebook tests write them "
-                    "(make test runs them first; make site runs them)")
-    started = time.monotonic()
-    pages = site.build(OUTPUT, tmp_path / "site")
-    seconds = time.monotonic() - started
-    check_site(tmp_path / "site", pages, notebooks())
-    for path, page in zip(copies.values(), pages[1:len(copies) + 1], strict=True):
-        executed, text = json.loads(path.read_text()), page.read_text()
-        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
-        plots = sum("image/png" in o.get("data", {}) for o in outputs)
-        shown = len(PNG.findall(text))
-        assert shown >= plots, f"{page.name}: {shown} of {plots} plots"
-        for key, status in ((k.removeprefix("exercise."), v) for k, v in read_records(path).items()
-                            if k.startswith("exercise.")):
-            assert status == "correct" and f"{key}: correct" in text, f"{page.name}: verdict of {key}"
-    size = sum(f.stat().st_size for f in (tmp_path / "site").rglob("*") if f.is_file())
-    print(f"site: {len(pages)} pages, {size / 1e6:.1f} MB, built in {seconds:.1f} s")
+@pytest.mark.parametrize("spoil, says", [
+    (lambda cell: cell.outputs.pop(0), "0 of 1 plots"),  # the plot is gone from the copy's outputs...
+    (lambda cell: cell.outputs.pop(1), "exercise 00.x: 'correct' in the executed copy, the page shows no"),
+], ids=["a plot missing", "a verdict missing"])
+def test_refuses_a_page_that_does_not_show_what_was_checked(two_notebooks, monkeypatch, spoil, says):
+    copies, out = two_notebooks
+    must_show = site.must_show
+
+    def spoiled(executed):  # ...after what the page must show was read from it
+        must = must_show(executed)
+        spoil(next(c for c in executed.cells if c.cell_type == "code"))
+        return must
+
+    monkeypatch.setattr(site, "must_show", spoiled)
+    with pytest.raises(site.NotShown, match=re.escape(says)):
+        site.build(copies, out)
