@@ -114,12 +114,29 @@ class Links:
             return f"]({self.pages[path]}{anchor})"
         if path in (CONTENTS.resolve(), README.resolve()):
             return "](index.html)"
-        if path.is_file() and path.is_relative_to(REPO):
+        if path.is_relative_to(REPO) and (path.is_file() or path.is_dir()):
             copied = Path("source") / path.relative_to(REPO)  # not files/: nbconvert strips that prefix
             (self.out / copied).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, self.out / copied)
-            return f"]({copied.as_posix()}{anchor})"
+            if path.is_file():
+                shutil.copyfile(path, self.out / copied)
+                return f"]({copied.as_posix()}{anchor})"
+            return f"]({self._folder(path, copied).as_posix()})"
         return m.group(0)  # left as it is: the site's tests report a link that does not answer
+
+
+    def _folder(self, path: Path, copied: Path) -> Path:
+        """A folder of the repository (e.g. notebooks/services/): its files, and a page that lists them."""
+        files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
+        (self.out / copied).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            shutil.copyfile(f, self.out / copied / f.name)
+        items = "".join(f'<li><a href="{html.escape(f.name)}">{html.escape(f.name)}</a></li>' for f in files)
+        listing = copied / "index.html"
+        (self.out / listing).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{copied.as_posix()}"
+                                        f"</title></head><body><h1>{copied.as_posix()}/</h1><ul>{items}</ul>"
+                                        '<p><a href="' + "../" * len(copied.parts) + 'index.html">Contents</a></p>'
+                                        "</body></html>")
+        return listing
 
 
 def page_name(nb: Notebook) -> str:

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from helpers import site
-from helpers.navigation import notebooks
+from helpers.navigation import NOTEBOOKS, notebooks
 from helpers.record import MIME
 
 HREF = re.compile(r'<a[^>]* href="([^"]+)"')
@@ -135,6 +135,10 @@ def test_links_become_pages_the_contents_becomes_the_index_and_files_are_copied(
         "[Contents](index.html) [Front](index.html)"
     assert links("[conf](../config/nats-server.conf)") == "[conf](source/config/nats-server.conf)"
     assert (tmp_path / "source" / "config" / "nats-server.conf").is_file()
+    assert links("[the services](services/)") == "[the services](source/notebooks/services/index.html)"
+    listing = (tmp_path / "source" / "notebooks" / "services" / "index.html").read_text()
+    assert all(f'href="{f.name}"' in listing and (tmp_path / "source" / "notebooks" / "services" / f.name).is_file()
+               for f in (NOTEBOOKS / "services").glob("*.py"))
     kept = "[web](https://nats.io) [here](#Recap) [gone](no-such-file.md)"
     assert links(kept) == kept
 
