@@ -18,8 +18,8 @@ raising when the order fails): this module only decides when to call it and time
     phase_table({"A": results_a, "B": results_b})
     over_time({"A": results_a, "B": results_b})
 
-`until_idle()` waits for an HTTP service to finish the work it still holds; `distributions()` plots latency
-histograms side by side.
+`until_idle()` waits for an HTTP service to finish the work it still holds. Latency distributions are
+helpers.latency's (`cdf()`).
 """
 
 from __future__ import annotations
@@ -140,36 +140,6 @@ def over_time(results: Mapping[str, pd.DataFrame], bin_seconds: float = 0.5, tit
     bottom.set_ylim(-5, 105)
     bottom.set_xlabel("seconds since the first order was due")
     bottom.legend(fontsize=8, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def distributions(samples: Mapping[str, Mapping[str, Sequence[float]]], marks: Mapping[str, float] | None = None,
-                  bins: int = 50, title: str | None = None):
-    """One panel per version, its conditions' latency histograms overlaid, all on one logarithmic ms axis:
-    {"A": {"healthy": seconds, "200 ms lag": seconds}, "B": {...}}. `marks` draws labelled vertical lines
-    (ms), for example where the lag is."""
-    import matplotlib.pyplot as plt
-
-    data = {v: {c: np.asarray(s) * 1000 for c, s in conditions.items()} for v, conditions in samples.items()}
-    every = np.concatenate([d for conditions in data.values() for d in conditions.values()])
-    edges = np.geomspace(max(every.min(), 0.05) * 0.9, every.max() * 1.1, bins + 1)
-    fig, axes = plt.subplots(1, len(data), figsize=(5.5 * len(data), 3.2), sharex=True, squeeze=False)
-    for ax, (version, conditions) in zip(axes[0], data.items(), strict=True):
-        for i, (condition, d) in enumerate(conditions.items()):
-            ax.hist(d, bins=edges, alpha=0.6 if i else 0.8, histtype="stepfilled" if i else "bar",
-                    label=f"{condition}: p50 {np.median(d):.1f} ms")
-        for label, x in (marks or {}).items():
-            ax.axvline(x, color="black", ls=":", lw=1)
-            ax.annotate(label, (x, 0.97), xycoords=("data", "axes fraction"), xytext=(3, -10),
-                        textcoords="offset points", fontsize=8)
-        ax.set_xscale("log")
-        ax.set_title(version, fontsize=10)
-        ax.set_xlabel("order latency (ms, log scale)")
-        ax.legend(fontsize=8, loc="center right")
-    axes[0][0].set_ylabel("orders")
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()

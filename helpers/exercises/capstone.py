@@ -15,10 +15,9 @@ import asyncio
 import numbers
 from collections import Counter
 
-import nats
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
 NOTIFIED_BUCKET = "NB13_EX_NOTIFIED"
 
@@ -26,33 +25,31 @@ NOTIFIED_BUCKET = "NB13_EX_NOTIFIED"
 @exercise("13.notify_once", hint="kv.create(order_id, b'...') succeeds for the first delivery only; for any later "
                                  "one it raises nats.js.errors.KeyWrongLastSequenceError: then do not send.")
 async def check_notify_once(answer, server, *, orders: int = 12, recorded: int = 3, timeout: float = 5.0):
-    nc = await nats.connect(server.url, name="13-capstone.checker-notify-once")
-    js = nc.jetstream(timeout=timeout)
-    try:
+    async with jetstream(server, "13-capstone.checker-notify-once", timeout) as js:
         await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
         kv = await js.create_key_value(bucket=NOTIFIED_BUCKET)
-        ids = [f"ord-{i:03d}" for i in range(orders)]
-        for order_id in ids[:recorded]:  # the crashed instance sent these and recorded them; its acks were lost
-            await kv.create(order_id, b"notified")
-        sent = Counter()
-
-        async def send(order_id):  # the SMS gateway: slow enough for two deliveries to overlap
-            await asyncio.sleep(0.02)
-            sent[order_id] += 1
-
-        async def deliver(order_id):
-            await attempt(answer, kv, order_id, send, timeout=timeout)
-
-        twice = ids[recorded::2]  # every order at once, and these twice: to two instances at the same moment
-        await asyncio.gather(*(deliver(i) for i in ids + twice))
-        for order_id in ids[recorded::3]:  # and some again, later, one by one
-            await deliver(order_id)
-        return _judge_notifications(sent, ids, recorded)
-    finally:
         try:
-            await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
+            ids = [f"ord-{i:03d}" for i in range(orders)]
+            for order_id in ids[:recorded]:  # the crashed instance sent these and recorded them; its acks were lost
+                await kv.create(order_id, b"notified")
+            sent = Counter()
+
+            async def send(order_id):  # the SMS gateway: slow enough for two deliveries to overlap
+                await asyncio.sleep(0.02)
+                sent[order_id] += 1
+
+            async def deliver(order_id):
+                await attempt(answer, kv, order_id, send, timeout=timeout)
+
+            twice = ids[recorded::2]  # every order at once, and these twice: to two instances at the same moment
+            results = await asyncio.gather(*(deliver(i) for i in ids + twice), return_exceptions=True)
+            for error in (r for r in results if isinstance(r, BaseException)):  # all ended: the bucket can go
+                raise error
+            for order_id in ids[recorded::3]:  # and some again, later, one by one
+                await deliver(order_id)
+            return _judge_notifications(sent, ids, recorded)
         finally:
-            await nc.close()
+            await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
 
 
 def _judge_notifications(sent: Counter, ids: list[str], recorded: int) -> str:
