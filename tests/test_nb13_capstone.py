@@ -192,9 +192,9 @@ async def test_drive_keeps_the_rate_bounds_concurrency_and_times_out():
     assert fine["phase"].value_counts().to_dict() == {"a": 10, "b": 10}
     assert set(fine["outcome"]) == {"placed"} and fine["order"].is_unique
     assert fine["due"].tolist() == pytest.approx([i * 0.02 for i in range(10)] + [0.2 + i * 0.01 for i in range(10)])
-    jammed = await load.drive(stuck, [("a", 100, 0.1)], concurrency=3, timeout=0.2, prefix="s")
+    jammed = await load.drive(stuck, [("a", 100, 0.1)], concurrency=3, timeout=1.0, prefix="s")
     assert jammed["outcome"].value_counts().to_dict() == {"rejected": 7, "timed out": 3}
-    assert (jammed.loc[jammed["outcome"] == "timed out", "seconds"] < 0.5).all()  # bounded by the timeout
+    assert (jammed.loc[jammed["outcome"] == "timed out", "seconds"] < 2).all()  # bounded by the timeout
     failed = await load.drive(broken, [("a", 100, 0.05)], concurrency=3, timeout=1, prefix="b")
     assert set(failed["outcome"]) == {"failed"} and failed["error"].str.contains("out of stock").all()
     assert load.phase_table({"A": fine, "B": failed}).loc[("B", "a"), "errors %"] == 100.0
