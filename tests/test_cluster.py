@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from helpers.cluster import NAMES, Cluster, cluster_processes, config_file
-from helpers.server import binary
+from helpers.embedded import binary
 from tests.harness import REPO
 from tests.test_structure import pinned_server_version
 
@@ -93,6 +93,16 @@ def test_a_cluster_starts_ready_and_leaves_nothing():
     with cluster:
         assert cluster.problems() == []
         assert len(ours(cluster)) == 3
+        pids = cluster.pids()
+        cluster.start()  # again: starts nothing
+        assert cluster.pids() == pids
+        victim = next(name for name in NAMES if name != cluster.meta_leader())  # no JetStream election
+        cluster.kill(victim)
+        assert cluster.running() == [n for n in NAMES if n != victim] and cluster.problems() == []
+        cluster.start()  # brings back what is down, only that
+        assert cluster.running() == list(NAMES)
+        assert [p for n, p in zip(NAMES, cluster.pids(), strict=True) if n != victim] == \
+               [p for n, p in zip(NAMES, pids, strict=True) if n != victim]
         routes = cluster.routes()
         assert all(routes.loc[a, b] > 0 for a in NAMES for b in NAMES if a != b)
     assert ours(cluster) == []

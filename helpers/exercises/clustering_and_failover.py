@@ -71,7 +71,7 @@ class _Election:
                "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
                "deadline, raise.", timeout=30)
 async def check_publish_with_retry(answer, server, *, cluster=None, payments: int = 8, give_up: float = 5.0,
-                                   give_up_short: float = 0.5):
+                                   give_up_short: float = 0.3):
     async with _a_cluster(cluster) as c:
         nc = await nats.connect(servers=c.urls, name="11-checker.publish_with_retry", error_cb=_quiet)
         js = nc.jetstream(timeout=2)
@@ -136,6 +136,16 @@ async def _first_publish(js, subject, data, give_up: float = 10.0):
             await asyncio.sleep(0.05)  # back off, then ask again
 
 
+async def _with_leader(js, stream, give_up: float = 10.0):
+    """The stream's info once it names its leader (add_stream's answer may come before the election)."""
+    deadline = time.monotonic() + give_up
+    while not (info := await js.stream_info(stream)).cluster.leader:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{stream} has no leader after {give_up} s")
+        await asyncio.sleep(0.05)  # between polls of a bounded wait
+    return info
+
+
 def _static_plan(answer) -> tuple[int, dict]:
     if not isinstance(answer, dict) or set(answer) != {"replicas", "connect_options"}:
         raise Wrong('payments_plan is a dict with exactly two keys, "replicas" and "connect_options".')
@@ -171,7 +181,8 @@ async def check_payments_plan(answer, server, *, cluster=None, notice_within: fl
                 raise Wrong(f"the cluster refused replicas={replicas} ({error.description}): three nodes hold "
                             "at most three copies.") from None
             await _first_publish(js, PLAN_SUBJECT, b"payment 0")
-            victim = info.cluster.leader if replicas == 1 else info.cluster.replicas[0].name
+            info = await _with_leader(js, PLAN_STREAM)
+            victim = info.cluster.leader if replicas == 1 else info.cluster.replicas[0].name  # a follower
             try:
                 outcome = await _freeze_and_watch(c, victim, options, notice_within, burst, burst_bytes)
             finally:
