@@ -43,8 +43,7 @@ def config_file(name: str):
 class Cluster:
     """Three nats-server processes routed to each other on 127.0.0.1, each with JetStream.
 
-    `.urls` lists the client URLs (give a client all of them); `.url` and `.monitor_url` make the
-    cluster usable where a single server is expected (an exercise checker's `server`).
+    `.urls` lists the client URLs (give a client all of them); `.nodes[name]` is each EmbeddedServer.
     """
 
     def __init__(self, names=NAMES):
@@ -64,14 +63,6 @@ class Cluster:
     @property
     def urls(self) -> list[str]:
         return [node.url for node in self.nodes.values()]
-
-    @property
-    def url(self) -> str:
-        return ",".join(self.urls)
-
-    @property
-    def monitor_url(self) -> str:
-        return next(iter(self.nodes.values())).monitor_url
 
     def node_for(self, url) -> str:
         """The name of the node listening at `url` (a URL string or nats-py's parsed connected_url)."""

@@ -176,7 +176,7 @@ async def check_payments_plan(answer, server, *, cluster=None, notice_within: fl
         try:
             await delete_if_exists(js.delete_stream, PLAN_STREAM)
             try:
-                info = await js.add_stream(name=PLAN_STREAM, subjects=[PLAN_SUBJECT], num_replicas=replicas)
+                await js.add_stream(name=PLAN_STREAM, subjects=[PLAN_SUBJECT], num_replicas=replicas)
             except BadRequestError as error:
                 raise Wrong(f"the cluster refused replicas={replicas} ({error.description}): three nodes hold "
                             "at most three copies.") from None
