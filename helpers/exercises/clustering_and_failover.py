@@ -69,7 +69,7 @@ class _Election:
           hint="loop until time.monotonic() passes a deadline `give_up` seconds away: try "
                "js.publish(subject, data, headers={'Nats-Msg-Id': msg_id}, timeout=...) and return its ack; "
                "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
-               "deadline, raise.", timeout=30)
+               "deadline, raise.", timeout=60)
 async def check_publish_with_retry(answer, server, *, cluster=None, payments: int = 8, give_up: float = 5.0,
                                    give_up_short: float = 0.3):
     async with _a_cluster(cluster) as c:
@@ -166,7 +166,7 @@ def _static_plan(answer) -> tuple[int, dict]:
           hint='{"replicas": <copies of the stream>, "connect_options": {...}}: a majority must survive one node; '
                "a frozen node is noticed by PINGs (ping_interval, max_outstanding_pings); publishes made while "
                "reconnecting wait in a buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",
-          timeout=40)
+          timeout=60)
 async def check_payments_plan(answer, server, *, cluster=None, notice_within: float = 1.0, burst: int = 40,
                               burst_bytes: int = 100_000):
     replicas, options = _static_plan(answer)
@@ -251,38 +251,40 @@ async def _freeze_and_watch(c, victim, options, notice_within, burst, burst_byte
 
 
 def _judge_plan(replicas, options, victim, outcome, notice_within, burst, burst_bytes) -> str:
-    if outcome["payment"] != "acked" and replicas == 1:
-        raise Wrong(f"with replicas=1, {victim} froze (it holds the only copy) and the next payment got no ack "
-                    f"within 1 s ({outcome['payment']}): one copy means no payments while its node is down, and "
-                    "none of its data if the node is lost for good.")
-    if outcome["payment"] != "acked":
-        majority = replicas // 2 + 1
-        raise Wrong(f"with replicas={replicas}, {victim} froze (it holds a copy) and the next payment got no ack "
-                    f"within 1 s ({outcome['payment']}): {replicas} copies need {majority} for a majority, so "
-                    f"losing one leaves {replicas - 1}, {'enough' if replicas - 1 >= majority else 'not enough'} "
-                    "to accept writes.")
+    """The verdict follows the rules (majority, PING arithmetic, buffer size, attempts); what the frozen
+    cluster showed is quoted as evidence when it agrees (a machine stalled by load can disagree)."""
+    majority, acked = replicas // 2 + 1, outcome["payment"] == "acked"
+    seen = "" if acked else f" The cluster agrees: with {victim} frozen, the next payment got no ack within 1 s."
+    if replicas == 1:
+        raise Wrong("replicas=1: one copy means no payments while its node is down, and none of its data if the "
+                    f"node is lost for good.{seen}")
+    if replicas - 1 < majority:
+        raise Wrong(f"replicas={replicas}: {replicas} copies need {majority} for a majority, so losing one leaves "
+                    f"{replicas - 1}, not enough to accept writes.{seen}")
     interval, outstanding = options.get("ping_interval", 120), options.get("max_outstanding_pings", 2)
-    if "noticed" not in outcome:
-        raise Wrong(f"the service's node froze and the client had not noticed after {notice_within + 1:.1f} s. "
-                    "A frozen server keeps the socket open: the client finds out only when its PINGs go "
-                    f"unanswered, after up to (max_outstanding_pings + 1) x ping_interval = {outstanding + 1} x "
-                    f"{interval} = {(outstanding + 1) * interval} s. Make that at most {notice_within} s.")
-    if (outstanding + 1) * interval > notice_within:
-        raise Wrong(f"the client noticed the frozen node after {outcome['noticed']:.2f} s this time, but in the "
-                    f"worst case only after (max_outstanding_pings + 1) x ping_interval = {outstanding + 1} x "
-                    f"{interval} = {(outstanding + 1) * interval} s: make that at most {notice_within} s.")
+    worst = (outstanding + 1) * interval
+    if worst > notice_within:
+        seen = (f"it noticed after {outcome['noticed']:.2f} s this time" if "noticed" in outcome else
+                f"it had not noticed after {notice_within + 1:.1f} s")
+        raise Wrong(f"the service's node froze and {seen}. A frozen server keeps the socket open: the client "
+                    "finds out only when its PINGs go unanswered, after up to (max_outstanding_pings + 1) x "
+                    f"ping_interval = {outstanding + 1} x {interval} = {worst} s. Make that at most {notice_within} s.")
     if outcome["refused"]:
         raise Wrong(f"only {outcome['buffered']} of the {burst} payments of {burst_bytes // 1000} kB published "
                     f"while reconnecting were buffered; the next raised {outcome['refused']}. The buffer holds "
                     f"pending_size bytes ({options.get('pending_size', 2 * 1024 * 1024)}): make room for the "
                     "burst and the protocol's few bytes per message.")
-    if outcome["delivered"] < outcome["buffered"]:
-        raise Wrong(f"{outcome['delivered']} of the {outcome['buffered']} buffered payments arrived after the "
-                    "reconnect.")
+    pending = options.get("pending_size", 2 * 1024 * 1024)
+    if "noticed" not in outcome and pending < burst * (burst_bytes + 64):  # not measured here: the arithmetic
+        raise Wrong(f"pending_size={pending} bytes cannot hold {burst} payments of {burst_bytes // 1000} kB "
+                    "published while reconnecting: make room for the burst and the protocol's bytes per message.")
     if outcome["max_reconnect_attempts"] != -1:
         attempts, wait = outcome["max_reconnect_attempts"], options.get("reconnect_time_wait", 2)
         raise Wrong(f"max_reconnect_attempts={attempts}: with the whole cluster down, the client gives up after "
                     f"about {attempts} x reconnect_time_wait = {attempts * wait} s and closes for good; the "
                     "maintenance window has no stated end: -1 never gives up.")
-    return (f"replicas={replicas}: {victim} froze and payments were still acked; the client noticed in "
-            f"{outcome['noticed']:.2f} s, its {burst} buffered payments all arrived, and it never gives up.")
+    measured = (f"; with {victim} frozen, payments were still acked, the client noticed in "
+                f"{outcome['noticed']:.2f} s and {outcome['delivered']} of its {burst} buffered payments arrived"
+                if acked and "noticed" in outcome else "")
+    return (f"replicas={replicas} keeps a majority without any one node, a frozen node is noticed within {worst} s, "
+            f"the buffer holds the burst, and the client never gives up{measured}.")
