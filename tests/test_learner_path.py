@@ -71,6 +71,7 @@ def test_setup_then_any_section_and_every_cell_twice(stem, nats_server, tmp_path
     for cell in json.loads(out.read_text())["cells"]:
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":  # only RunFirst gets here, and only on a second run
+                assert output["ename"] == "RunFirst", f"{stem}: {output['ename']}: {output['evalue']}; open {out}"
                 assert "run-again" in cell["metadata"].get("tags", []), f"{stem}: {output['evalue']}; open {out}"
                 assert output["evalue"].count(". ") == 0, f"{stem}: say it in one sentence: {output['evalue']}"
     left = [c.get("name") for c in monitor_get(nats_server.monitor_url, "/connz").get("connections", [])]
