@@ -10,7 +10,7 @@ DEV := $(VENV)/.installed-dev
 # uv installs the same pins about ten times faster; pip is the fallback.
 INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: help install install-dev lab test check nav lint format up down status clean
+.PHONY: help install install-dev lab test test-learner check nav lint format up down status clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -36,6 +36,9 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 
 test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
+
+test-learner: install-dev  ## every notebook as a learner uses it: set-up, then any section, every cell twice
+	$(BIN)/python -m pytest -m learner tests/test_learner_path.py
 
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .

@@ -8,18 +8,24 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+from helpers import course_server, workspace
 from helpers import server as srv
 
 
-def lab(jupyter_args: list[str]) -> int:
-    """Run JupyterLab on notebooks/; stop the server afterwards only if we started it."""
+def lab(jupyter_args: list[str], root: Path) -> int:
+    """Run JupyterLab on `root` (the learner's copies); stop the server afterwards only if we started it."""
     # NATS_URL wins (and fails fast if wrong); else `up` reuses or starts a server.
     found = srv.find_server() if os.environ.get("NATS_URL") else srv.up(started_by="make lab")
     started_here = found.source.startswith("embedded")
     print(f"NATS server: {found.url} ({found.source}), version {found.version}, "
           f"JetStream {'on' if found.jetstream else 'OFF'}")
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={srv.REPO / 'notebooks'}", *jupyter_args]
+    if root != workspace.COURSE:
+        for note in workspace.sync(root):
+            print(note)
+        print(f"Your copies of the notebooks are in {root} (git-ignored): save freely.")
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={root}", *jupyter_args]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root; Jupyter refuses by default
         cmd.append("--allow-root")
     jupyter = subprocess.Popen(cmd)
@@ -30,23 +36,27 @@ def lab(jupyter_args: list[str]) -> int:
         return jupyter.wait()
     finally:
         if started_here:
-            print(srv.down())
+            print(course_server.down())
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "lab"])
+    parser.add_argument("--workdir", type=Path, default=workspace.WORK,
+                        help="lab: the folder of your own copies of the notebooks (default: my-work/)")
+    parser.add_argument("--course", action="store_true",
+                        help="lab: open notebooks/ itself (for maintainers: edits there are the course's)")
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "up":
             srv.up(started_by="make up")
             print(srv.status())
         elif args.command == "down":
-            print(srv.down())
+            print(course_server.down())
         elif args.command == "status":
             print(srv.status())
         else:
-            return lab(rest)
+            return lab(rest, workspace.COURSE if args.course else args.workdir.resolve())
     except (srv.ServerNotFound, srv.JetStreamDisabled, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -6,9 +6,20 @@ for example http://127.0.0.1:8222/connz.
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+
 import pandas as pd
 
-from helpers.server import monitor_get
+
+def monitor_get(monitor_url: str, path: str, timeout: float = 2.0) -> dict:
+    """GET a monitoring endpoint (``/varz``, ``/healthz?...``) and decode its JSON."""
+    try:
+        with urllib.request.urlopen(monitor_url.rstrip("/") + path, timeout=timeout) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:  # /healthz answers 503 with a JSON body
+        return json.loads(e.read() or b"{}") | {"http_status": e.code}
 
 
 def healthz(monitor_url: str, js_enabled_only: bool = False) -> dict:

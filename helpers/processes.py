@@ -1,9 +1,12 @@
-"""Stopping child processes politely, then firmly: shared by servers and example services."""
+"""Child processes: stopping them politely, then firmly; stopping them when the kernel exits; is a pid alive?"""
 
 from __future__ import annotations
 
 import atexit
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 
 def terminate(process: subprocess.Popen | None, timeout: float = 5.0) -> int | None:
@@ -22,3 +25,18 @@ def stop_at_exit(process: subprocess.Popen) -> None:
     """Terminate `process` when this Python process exits (a kernel restart or shutdown included),
     so that an interrupted notebook leaves no server or service behind."""
     atexit.register(terminate, process, 2.0)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if sys.platform.startswith("linux"):  # a zombie is gone for our purposes
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except OSError:
+            return False
+    return True

@@ -1,8 +1,10 @@
 """Record a notebook's key results so that the tests can assert on them.
 
 `record(key, value)` displays a custom MIME output carrying ``{key: value}``
-as JSON; papermill keeps it in the executed notebook, and
-`read_records(path)` collects every record from that file.
+as JSON, with no text/plain or HTML form: JupyterLab has no renderer for it
+and shows nothing, so learners see the lesson, not the bookkeeping.
+papermill keeps it in the executed notebook, and `read_records(path)`
+collects every record from that file.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ def _plain(value):
 
 
 def record(key: str, value):
-    """Show a result and keep it for the tests. Returns the value, as JSON saw it."""
+    """Keep a result for the tests (invisible in JupyterLab). Returns the value, as JSON saw it."""
     from IPython.display import display
 
     value = json.loads(json.dumps(value, default=_plain))
-    display({MIME: {key: value}, "text/plain": f"recorded {key} = {value!r}"}, raw=True)
+    display({MIME: {key: value}}, raw=True)
     return value
 
 

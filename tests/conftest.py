@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers.server import EmbeddedServer
+from helpers.embedded import EmbeddedServer
 from tests.harness import DURATIONS, EXECUTED, execute
 
 

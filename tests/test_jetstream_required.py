@@ -3,7 +3,7 @@
 import papermill as pm
 import pytest
 
-from helpers.server import EmbeddedServer
+from helpers.embedded import EmbeddedServer
 from tests.harness import NOTEBOOKS, OUTPUT
 
 pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`

@@ -5,7 +5,8 @@ import time
 import papermill as pm
 import pytest
 
-from helpers.server import free_port, read_state
+from helpers.course_server import read_state
+from helpers.embedded import free_port
 from tests.harness import NOTEBOOKS, OUTPUT, REPO
 
 PINNED = next(line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines()

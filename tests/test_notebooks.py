@@ -4,7 +4,7 @@ wrong answers. What is particular to a notebook is its entry: `CASE` in tests/te
 
 import pytest
 
-from tests.harness import case_for, entry_module, execute, stems
+from tests.harness import case_for, entry_module, stems
 
 STEMS = stems()
 
@@ -39,7 +39,8 @@ def answers(kind) -> list:
     for stem in STEMS:
         case = case_for(stem)
         for i, item in enumerate(getattr(case, kind, ())):
-            found.append(pytest.param(*item, id=f"{stem}-{item[0].__name__}-{getattr(item[1], '__name__', 'value')}-{i}"))
+            name = getattr(item[1], "__name__", "value")
+            found.append(pytest.param(*item, id=f"{stem}-{item[0].__name__}-{name}-{i}"))
     return found
 
 

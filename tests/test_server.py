@@ -5,8 +5,12 @@ import time
 
 import pytest
 
+from helpers import course_server as local
 from helpers import server as srv
-from helpers.server import EmbeddedServer, JetStreamDisabled, ServerNotFound, find_server, free_port
+from helpers.embedded import EmbeddedServer, free_port
+from helpers.probe import probe
+from helpers.processes import pid_alive
+from helpers.server import JetStreamDisabled, ServerNotFound, find_server
 
 
 def closed_url():
@@ -14,7 +18,7 @@ def closed_url():
 
 
 def test_probe_reads_the_servers_info(nats_server):
-    info = srv.probe(nats_server.url)
+    info = probe(nats_server.url)
     assert info["server_name"] == "nats-course"  # from config/nats-server.conf
     assert info["jetstream"] is True and info["max_payload"] == 1024 * 1024
 
@@ -72,7 +76,7 @@ def test_restart_keeps_ports_and_data():
     with EmbeddedServer() as server:
         url, first = server.url, server.pid
         server.restart()
-        assert server.url == url and server.pid != first and srv.probe(url)["jetstream"]
+        assert server.url == url and server.pid != first and probe(url)["jetstream"]
 
 
 def test_a_taken_port_is_reported_with_the_servers_log():
@@ -85,24 +89,24 @@ def test_a_taken_port_is_reported_with_the_servers_log():
 def course_server(tmp_path, monkeypatch):
     """`up`/`down` on free ports and a temporary state folder, so a developer's server is untouched."""
     port, http_port = free_port(), free_port()
-    monkeypatch.setattr(srv, "DEFAULT_URL", f"nats://127.0.0.1:{port}")
-    monkeypatch.setattr(srv, "DEFAULT_MONITOR_URL", f"http://127.0.0.1:{http_port}")
-    monkeypatch.setattr(srv, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(srv, "STATE_FILE", tmp_path / "server.json")
-    monkeypatch.setattr(srv, "LOG_FILE", tmp_path / "nats-server.log")
+    monkeypatch.setattr(local, "DEFAULT_URL", f"nats://127.0.0.1:{port}")
+    monkeypatch.setattr(local, "DEFAULT_MONITOR_URL", f"http://127.0.0.1:{http_port}")
+    monkeypatch.setattr(local, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(local, "STATE_FILE", tmp_path / "server.json")
+    monkeypatch.setattr(local, "LOG_FILE", tmp_path / "nats-server.log")
     monkeypatch.delenv("NATS_URL", raising=False)
-    yield srv
-    srv.down()
+    yield local
+    local.down()
 
 
 def test_up_twice_gives_one_server_and_down_leaves_no_process(course_server):
-    first = course_server.up()
+    first = srv.up()
     pid = course_server.read_state()["pid"]
-    second = course_server.up()
+    second = srv.up()
     assert first.url == second.url and course_server.read_state()["pid"] == pid
-    assert "started by make up" in course_server.status()
+    assert "started by make up" in srv.status()
     assert "Stopped" in course_server.down()
-    assert not course_server.pid_alive(pid) and course_server.read_state() is None
+    assert not pid_alive(pid) and course_server.read_state() is None
     assert "nothing to stop" in course_server.down()
 
 

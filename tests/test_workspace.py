@@ -1,0 +1,47 @@
+"""The learner's copies (my-work/): saved work never breaks the tests, never blocks `git pull`, and is never
+overwritten; a copy the learner never touched follows the course."""
+
+import json
+import shutil
+import subprocess
+
+from helpers import workspace
+from tests.harness import NOTEBOOKS, REPO
+
+
+def course_copy(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb", "README.md"):
+        shutil.copyfile(NOTEBOOKS / name, course / name)
+    return course
+
+
+def save_with_work(path):
+    """What JupyterLab's save does after a learner answered and ran a cell."""
+    nb = json.loads(path.read_text())
+    nb["cells"][1]["source"] = ["my answer\n"]
+    nb["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+    path.write_text(json.dumps(nb))
+
+
+def test_copies_follow_the_course_until_the_learner_changes_one(tmp_path):
+    course, work = course_copy(tmp_path), tmp_path / "my-work"
+    assert workspace.sync(work, course) == []
+    assert sorted(p.name for p in work.glob("*.ipynb")) == ["00-start-here.ipynb", "01-publish-subscribe.ipynb"]
+    save_with_work(work / "00-start-here.ipynb")
+    for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb"):  # the course changes both
+        (course / name).write_text((course / name).read_text().replace("NATS", "NATS!"))
+    shutil.copyfile(NOTEBOOKS / "02-request-reply.ipynb", course / "02-request-reply.ipynb")  # and adds one
+    notes = workspace.sync(work, course)
+    assert len(notes) == 1 and "00-start-here.ipynb changed in the course" in notes[0]
+    assert "my answer" in (work / "00-start-here.ipynb").read_text()  # the learner's work is kept
+    assert (work / "01-publish-subscribe.ipynb").read_text() == (course / "01-publish-subscribe.ipynb").read_text()
+    assert (work / "02-request-reply.ipynb").exists()
+    assert workspace.sync(work, course) == []  # said once
+
+
+def test_saved_work_is_ignored_by_git():
+    ignored = subprocess.run(["git", "check-ignore", "-q", "my-work/00-start-here.ipynb"], cwd=REPO)
+    assert ignored.returncode == 0, "my-work/ must be git-ignored"
+    assert workspace.WORK == REPO / "my-work" and workspace.COURSE == NOTEBOOKS
