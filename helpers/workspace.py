@@ -32,7 +32,8 @@ def sync(work: Path = WORK, course: Path = COURSE) -> list[str]:
     except (OSError, ValueError):
         ledger = {}
     notes = []
-    shutil.copyfile(course / "README.md", work / "README.md")  # the generated contents page
+    for page in course.glob("*.md"):  # the contents page and the cheat sheet: the course's, always
+        shutil.copyfile(page, work / page.name)
     for source in sorted(course.glob("[0-9][0-9]-*.ipynb")):
         copy, new = work / source.name, _digest(source)
         if not copy.exists() or _digest(copy) == ledger.get(source.name):
