@@ -10,7 +10,8 @@ DEV := $(VENV)/.installed-dev
 # uv installs the same pins about ten times faster; pip is the fallback.
 INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
 
-.PHONY: help install install-dev lab test test-learner check nav lint format up down status clean
+.PHONY: help install install-dev lab test test-learner test-workshop check nav lint format up down status \
+	clean workshop workshop-status workshop-board workshop-reset workshop-down wheelhouse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -40,12 +41,16 @@ test: install-dev  ## execute every notebook against a real server and check its
 test-learner: install-dev  ## every notebook as a learner uses it: set-up, then any section, every cell twice
 	$(BIN)/python -m pytest -m learner tests/test_learner_path.py
 
+test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
+	$(BIN)/python -m pytest -m workshop
+
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
 
-nav: install  ## regenerate every notebook's navigation lines and the README contents
+nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m helpers.navigation
+	$(BIN)/python -m helpers.schedule
 
 lint: install-dev  ## ruff
 	$(BIN)/ruff check .
@@ -58,6 +63,29 @@ down:  ## stop the server that `make up` started
 
 status: install  ## which server the course uses
 	$(BIN)/python -m helpers status
+
+# Workshop mode (docs/instructor-kit.md): one server for a room, one NATS account per learner.
+LEARNERS ?= 20
+HOST ?= 0.0.0.0
+PORT ?= 4222
+HTTP_PORT ?= 8222
+workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches> [PORT=4222 HTTP_PORT=8222]
+	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST) --port $(PORT) --http-port $(HTTP_PORT)
+
+workshop-status: install  ## where it listens; connections and JetStream use per learner
+	$(BIN)/python -m helpers workshop status
+
+workshop-board: install  ## JupyterLab as the instructor: open instructor/progress-board.ipynb
+	$(BIN)/python -m helpers workshop board
+
+workshop-reset: install  ## new passwords and empty accounts for the next group
+	$(BIN)/python -m helpers workshop reset
+
+workshop-down:  ## stop the workshop server
+	$(BIN)/python -m helpers workshop down
+
+wheelhouse: install  ## before a workshop: every pinned requirement in wheelhouse/, for installing offline
+	$(BIN)/python -m pip download --disable-pip-version-check --dest wheelhouse -r requirements.txt "setuptools>=68"
 
 clean:  ## remove executed notebooks and caches (keeps .venv and server data)
 	rm -rf test-output .pytest_cache .ruff_cache

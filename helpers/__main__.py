@@ -1,6 +1,7 @@
 """`python -m helpers up|down|status|lab`: the course's server without make.
 
-`make up`, `make down`, `make status` and `make lab` call these.
+`make up`, `make down`, `make status` and `make lab` call these;
+`python -m helpers workshop up|down|status|reset` is the workshop's (helpers/workshop.py).
 """
 
 import argparse
@@ -40,6 +41,11 @@ def lab(jupyter_args: list[str], root: Path) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["workshop"]:
+        from helpers import workshop
+
+        return workshop.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "lab"])
     parser.add_argument("--workdir", type=Path, default=workspace.WORK,

@@ -7,14 +7,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from urllib.parse import urlsplit
 
 from helpers.embedded import REPO, EmbeddedServer
 from helpers.probe import probe
-from helpers.processes import pid_alive
+from helpers.processes import pid_alive, terminate_pid
 
 DATA_DIR = REPO / ".nats-data"  # git-ignored: JetStream data survives between sittings
 STATE_FILE = DATA_DIR / "server.json"  # written by `up`, read by `down` and `status`
@@ -65,11 +62,6 @@ def down(timeout: float = 5.0) -> str:
             return f"A server runs on {DEFAULT_URL}, but `make up` did not start it: left alone."
         except OSError:
             return "No server was started by `make up`: nothing to stop."
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if pid_alive(state["pid"]):
-        os.kill(state["pid"], getattr(signal, "SIGKILL", signal.SIGTERM))
+    terminate_pid(state["pid"], timeout)
     STATE_FILE.unlink(missing_ok=True)
     return f"Stopped the embedded nats-server (pid {state['pid']}); its data stays in {DATA_DIR / 'store'}."

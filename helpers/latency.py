@@ -6,6 +6,7 @@ show microseconds, the unit loopback latencies are read in.
     samples = await measure(lambda: nc.request("svc", b"x", timeout=1), n=1000)
     summary({"NATS": samples})            # n, p50, p90, p99, max in µs
     histograms({"NATS": samples, "HTTP": other})
+    cdf({"NATS": samples, "HTTP": other})  # every run on one axis: which is faster, and where
 
 The call under test is written by the caller: this module only holds the stopwatch.
 """
@@ -75,5 +76,32 @@ def histograms(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTI
     axes[0][0].set_ylabel("calls")
     if title:
         fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def cdf(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES, title: str | None = None):
+    """Cumulative distributions on one logarithmic µs axis: for each latency, the share of calls that
+    took at most that long. Curves further left are faster; where two curves cross, one transport wins
+    the typical call and the other the tail. Dotted lines mark the percentiles `qs`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for name, s in runs.items():
+        d = np.sort(np.asarray(s) * 1e6)
+        ax.step(d, np.arange(1, len(d) + 1) / len(d), where="post",
+                label=f"{name}: p50 {np.percentile(d, 50):.0f} µs")
+    for q in qs:
+        ax.axhline(q / 100, color="grey", linestyle=":", linewidth=0.8)
+        ax.annotate(f"p{q:g}", (0.005, q / 100), xycoords=("axes fraction", "data"), fontsize=8, va="top",
+                    ha="left", color="grey")
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (µs, log scale)")
+    ax.set_ylabel("share of calls at most this slow")
+    ax.set_ylim(0, 1.01)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="center right")
+    if title:
+        ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig

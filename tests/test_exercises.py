@@ -1,15 +1,14 @@
-"""The exercise mechanism, and notebook 00's checkers against wrong answers."""
+"""The exercise mechanism, with a demo checker: verdicts, the naming convention, the template detection."""
 
 import asyncio
 
-import nats
+import pytest
 
-from helpers.exercises.framework import Wrong, exercise
-from helpers.exercises.start_here import named_connection, server_facts
+from helpers.exercises.framework import Wrong, exercise, untouched
 
 
-@exercise("demo", hint="return 42", timeout=0.2)
-async def answer_is_42(answer):
+@exercise("99.answer", hint="return 42", timeout=0.2)
+async def check_answer(answer):
     value = await answer() if callable(answer) else answer
     if value != 42:
         raise Wrong(f"{value!r} is not 42")
@@ -17,40 +16,59 @@ async def answer_is_42(answer):
 
 
 async def test_verdicts():
-    async def untouched():
-        return ...
-
     async def hangs():
         await asyncio.sleep(10)
 
-    assert (await answer_is_42(..., show=False)).status == "not attempted"
-    assert "Hint: return 42" in (await answer_is_42(..., show=False)).message
-    wrong = await answer_is_42(41, show=False)
+    assert (await check_answer(..., show=False)).status == "not attempted"
+    assert "Hint: return 42" in (await check_answer(..., show=False)).message
+    wrong = await check_answer(41, show=False)
     assert wrong.status == "wrong" and "41 is not 42" in wrong.message
-    assert (await answer_is_42(42, show=False)).ok
-    slow = await answer_is_42(hangs, show=False)
+    assert (await check_answer(42, show=False)).ok
+    slow = await check_answer(hangs, show=False)
     assert slow.status == "wrong" and "did not finish within 0.2 s" in slow.message
-    broken = await answer_is_42(lambda: 1 / 0, show=False)
+    broken = await check_answer(lambda: 1 / 0, show=False)
     assert broken.status == "wrong" and "ZeroDivisionError" in broken.message
 
 
-async def test_server_facts_rejects_wrong_answers(nats_server):
-    info = {"max_payload": 1048576, "jetstream": True}
-    assert (await server_facts({"max_payload": 1048576, "jetstream": True}, info, show=False)).ok
-    verdict = await server_facts({"max_payload": 1, "jetstream": True}, info, show=False)
-    assert verdict.status == "wrong" and "bytes" in verdict.message
-    verdict = await server_facts({"max_payload": 1048576, "jetstream": False}, info, show=False)
-    assert verdict.status == "wrong" and "jetstream" in verdict.message
-    assert "dict" in (await server_facts(1048576, info, show=False)).message
+def test_a_checker_must_follow_the_naming_convention():
+    def check_other(answer):
+        pass
+
+    with pytest.raises(ValueError, match="check_<name>"):
+        exercise("99.answer", hint="")(check_other)
+    with pytest.raises(ValueError, match="key 'NN.<name>'"):
+        exercise("answer", hint="")(check_answer)
 
 
-async def test_named_connection_rejects_a_nameless_connection(nats_server):
-    async def nameless(url):
-        return await nats.connect(url)
+async def test_only_the_untouched_template_is_not_attempted():
+    async def template(nc, user):
+        # your code here
+        return ...
 
-    async def named(url):
-        return await nats.connect(url, name="my-first-connection")
+    def sync_template(msg):
+        return ...
 
-    verdict = await named_connection(nameless, nats_server.url, nats_server.monitor_url, show=False)
-    assert verdict.status == "wrong" and "pass name='my-first-connection'" in verdict.message
-    assert (await named_connection(named, nats_server.url, nats_server.monitor_url, show=False)).ok
+    async def does_the_work_keeps_the_last_line(nc, user):
+        await nc.publish("user.created", b"{}")
+        return ...
+
+    async def returns_a_value(nc, user):
+        return 42
+
+    async def returns_none(msg):  # the template's `return ...` replaced: an attempt, judged (wrong, here)
+        return None
+
+    assert untouched(...) and untouched(None) and untouched(template) and untouched(sync_template)
+    assert not untouched(does_the_work_keeps_the_last_line)
+    assert not untouched(returns_a_value) and not untouched(returns_none)
+    assert not untouched(0) and not untouched({"a": ...})
+    assert (await check_answer(template, show=False)).status == "not attempted"
+    judged = await check_answer(lambda: ..., show=False)  # a lambda returning ... is the template too
+    assert judged.status == "not attempted"
+
+    async def calls_then_returns_ellipsis():
+        await asyncio.sleep(0)
+        return ...
+
+    judged = await check_answer(calls_then_returns_ellipsis, show=False)
+    assert judged.status == "wrong" and "Ellipsis is not 42" in judged.message

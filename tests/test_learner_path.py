@@ -74,5 +74,5 @@ def test_setup_then_any_section_and_every_cell_twice(stem, nats_server, tmp_path
                 assert output["evalue"].count(". ") == 0, f"{stem}: say it in one sentence: {output['evalue']}"
     left = [c.get("name") for c in monitor_get(nats_server.monitor_url, "/connz").get("connections", [])]
     assert left == [], f"{stem} left connections open on the server: {left}"
-    services = subprocess.run(["pgrep", "-af", "notebooks/services/"], capture_output=True, text=True).stdout
+    services = subprocess.run(["pgrep", "-af", str(NOTEBOOKS / "services")], capture_output=True, text=True).stdout
     assert not services.strip(), f"{stem} left example services running:\n{services}"

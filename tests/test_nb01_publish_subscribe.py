@@ -1,18 +1,20 @@
-"""Notebook 01 · Publish/subscribe: untouched with defaults, then solutions with other counts, on one server."""
+"""Notebook 01 · Publish/subscribe: its test entry (tests/test_notebooks.py runs it), and the listener service."""
 
 import json
 
 import nats
 
-from helpers.exercises.publish_subscribe import SAMPLE_USER, announce_user, stop_without_losing
+from helpers.exercises.publish_subscribe import SAMPLE_USER, check_announce, check_stop_worker
+from tests.harness import Case
 
-STEM = "01-publish-subscribe"
 SUBSCRIBERS = ("welcome-email", "audit-log", "analytics")
 HEADERS = {"Content-Type": "application/json", "Event-Version": "1", "Trace-Id": "signup-7f3a"}
 
 
-def check_lesson(run, n_users, n_down, n_ordered, slow_limit, burst, jobs, flush_trials=10, flush_msgs=200,
-                 flush_size=4096):
+def check(run):
+    n_users, n_down, n_ordered, slow_limit, burst, jobs = (
+        run.params[k] for k in ("n_users", "n_down", "n_ordered", "slow_limit", "burst", "jobs"))
+    flush_trials, flush_msgs, flush_size = (run.params[k] for k in ("flush_trials", "flush_msgs", "flush_size"))
     # fan-out: every subscriber got every event; the server holds one subscription per service
     assert run["fanout_counts"] == {name: n_users for name in SUBSCRIBERS}
     assert run["fanout_server_subscriptions"] == 3
@@ -49,73 +51,71 @@ def check_lesson(run, n_users, n_down, n_ordered, slow_limit, burst, jobs, flush
     assert stopping["close()"]["handled"] <= 1, stopping  # 0 unless the machine stalled > 20 ms before close
 
 
-def test_publish_subscribe(run_notebook):
-    defaults = dict(n_users=5, n_down=4, n_ordered=500, slow_limit=10, burst=100, jobs=20)
-    untouched = run_notebook(STEM, "untouched")
-    assert untouched["exercise.01.announce"] == "not attempted"
-    assert untouched["exercise.01.stop-worker"] == "not attempted"
-    check_lesson(untouched, **defaults)
-    assert untouched.cell_seconds < 10, f"01 took {untouched.cell_seconds:.1f} s; open {untouched.path}"
-
-    other = dict(n_users=3, n_down=2, n_ordered=300, slow_limit=5, burst=60, jobs=12, flush_trials=5,
-                 flush_msgs=100, flush_size=8192)
-    run = run_notebook(STEM, "solutions", solutions=True, **other)  # second run on the same server
-    check_lesson(run, **other)
-    assert run["exercise.01.announce"] == "correct"
-    assert run["exercise.01.stop-worker"] == "correct"
-    assert run.cell_seconds < 10, f"01 took {run.cell_seconds:.1f} s; open {run.path}"
+# Answers for the checkers: wrong ones must be judged "wrong" with the phrase in the message, right ones "correct".
+async def no_flush(nc, user):
+    await nc.publish("user.created", json.dumps(user).encode(), headers={"Content-Type": "application/json"})
 
 
-async def test_announce_checker_rejects_wrong_answers(nats_server):
-    url = nats_server.url
-
-    async def no_flush(nc, user):
-        await nc.publish("user.created", json.dumps(user).encode(), headers={"Content-Type": "application/json"})
-
-    async def no_header(nc, user):
-        await nc.publish("user.created", json.dumps(user).encode())
-        await nc.flush()
-
-    async def not_json(nc, user):
-        await nc.publish("user.created", str(user).encode(), headers={"Content-Type": "application/json"})
-        await nc.flush()
-
-    async def other_user(nc, user):
-        await nc.publish("user.created", json.dumps({**user, "id": 7}).encode(),
-                         headers={"Content-Type": "application/json"})
-        await nc.flush()
-
-    for answer, phrase in ((no_flush, "still in the client's buffer"), (no_header, "Content-Type"),
-                           (not_json, "not JSON"), (other_user, str(SAMPLE_USER))):
-        verdict = await announce_user(answer, url, show=False)
-        assert verdict.status == "wrong", (answer.__name__, verdict)
-        assert phrase in verdict.message, (answer.__name__, verdict.message)
-
-    async def untouched(nc, user):
-        return ...
-
-    assert (await announce_user(untouched, url, show=False)).status == "not attempted"
+async def no_header(nc, user):
+    await nc.publish("user.created", json.dumps(user).encode())
+    await nc.flush()
 
 
-async def test_stop_worker_checker_rejects_wrong_answers(nats_server):
-    async def closes(worker):
-        await worker.close()
+async def not_json(nc, user):
+    await nc.publish("user.created", str(user).encode(), headers={"Content-Type": "application/json"})
+    await nc.flush()
 
-    async def only_unsubscribes(worker):
-        for sub in list(worker._subs.values()):
-            await sub.unsubscribe()
 
-    verdict = await stop_without_losing(closes, nats_server.url, show=False)
-    assert verdict.status == "wrong" and "close() throws away" in verdict.message, verdict
+async def other_user(nc, user):
+    await nc.publish("user.created", json.dumps({**user, "id": 7}).encode(),
+                     headers={"Content-Type": "application/json"})
+    await nc.flush()
 
-    verdict = await stop_without_losing(only_unsubscribes, nats_server.url, show=False)
-    assert verdict.status == "wrong" and "still open" in verdict.message, verdict
 
-    async def drains(worker):
-        await worker.drain()
+async def announce_keeps_the_last_line(nc, user):  # the template's `return ...` stays: judged on what it did
+    await nc.publish("user.created", json.dumps(user).encode(), headers={"Content-Type": "application/json"})
+    await nc.flush()
+    return ...
 
-    verdict = await stop_without_losing(drains, nats_server.url, show=False)
-    assert verdict.status == "correct", verdict
+
+async def closes(worker):
+    await worker.close()
+
+
+async def only_unsubscribes(worker):
+    for sub in list(worker._subs.values()):
+        await sub.unsubscribe()
+
+
+async def drains(worker):
+    await worker.drain()
+
+
+async def drains_keeps_the_last_line(worker):
+    await worker.drain()
+    return ...
+
+
+CASE = Case(
+    check=check,
+    exercises=("01.announce", "01.stop_worker"),
+    solutions=dict(n_users=3, n_down=2, n_ordered=300, slow_limit=5, burst=60, jobs=12, flush_trials=5,
+                   flush_msgs=100, flush_size=8192),
+    budget=10,
+    wrong_answers=(
+        (check_announce, no_flush, "still in the client's buffer"),
+        (check_announce, no_header, "Content-Type"),
+        (check_announce, not_json, "not JSON"),
+        (check_announce, other_user, str(SAMPLE_USER)),
+        (check_stop_worker, closes, "close() throws away"),
+        (check_stop_worker, only_unsubscribes, "still open"),
+    ),
+    right_answers=(
+        (check_announce, announce_keeps_the_last_line),
+        (check_stop_worker, drains),
+        (check_stop_worker, drains_keeps_the_last_line),
+    ),
+)
 
 
 async def test_listener_service_prints_one_line_per_message(nats_server):

@@ -14,7 +14,7 @@ import time
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
 EX1_STREAM, EX1_INVOICES = "NB06_EX1", 23
 EX2_STREAM, EX2_INVOICES, EX2_START = "NB06_EX2", 10, 6
@@ -30,9 +30,14 @@ async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
     return ids
 
 
-@exercise("06.work-through", hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
+@exercise("06.work_through", hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
                                   "collect its id; stop when fetch raises TimeoutError or returns [].", timeout=15.0)
-async def backlog_worker(answer, js):
+async def check_work_through(answer, server):
+    async with jetstream(server, "06-consumers.checker") as js:
+        return await _work_through(answer, js)
+
+
+async def _work_through(answer, js):
     published = await _fresh_stream(js, EX1_STREAM, "nb06.ex1.invoices", EX1_INVOICES)
     psub = await js.pull_subscribe("nb06.ex1.invoices", durable="NB06_ex1_worker", stream=EX1_STREAM,
                                    config=ConsumerConfig(ack_wait=30))
@@ -65,9 +70,14 @@ async def backlog_worker(answer, js):
             "num_ack_pending=0, and the empty fetch ended the loop.")
 
 
-@exercise("06.audit-replay", hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
-                                  "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.")
-async def audit_replay(answer, js):
+@exercise("06.answer_2", hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
+                              "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.")
+async def check_answer_2(answer, server):
+    async with jetstream(server, "06-consumers.checker") as js:
+        return await _answer_2(answer, js)
+
+
+async def _answer_2(answer, js):
     if not isinstance(answer, ConsumerConfig):
         raise Wrong(f"answer with a nats.js.api.ConsumerConfig(...), not {type(answer).__name__}.")
     published = await _fresh_stream(js, EX2_STREAM, "nb06.ex2.invoices", EX2_INVOICES)

@@ -22,6 +22,7 @@ The notebook calls `await check_<name>(<name>, server)`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import inspect
@@ -29,9 +30,12 @@ import os
 import traceback
 from dataclasses import dataclass
 
+import nats
 import nats.js.errors
 
+from helpers import progress
 from helpers.record import record
+from helpers.server import advice as workshop_advice
 
 _HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,6 +47,17 @@ async def delete_if_exists(delete, name: str) -> None:
         await delete(name)
     except nats.js.errors.NotFoundError:
         pass
+
+
+@contextlib.asynccontextmanager
+async def jetstream(server, name: str, timeout: float = 5.0):
+    """For a checker that needs JetStream: a connection of its own named `name`, and its JetStream context;
+    the connection is closed afterwards."""
+    nc = await nats.connect(server.url, name=name, connect_timeout=timeout)
+    try:
+        yield nc.jetstream(timeout=timeout)
+    finally:
+        await nc.close()
 
 
 class Wrong(Exception):
@@ -81,7 +96,8 @@ def untouched(answer) -> bool:
     if answer is ... or answer is None:
         return True
     code = getattr(answer, "__code__", None)
-    return code is not None and not code.co_names and set(code.co_consts) <= {None, Ellipsis}
+    return (code is not None and not code.co_names and Ellipsis in code.co_consts
+            and set(code.co_consts) <= {None, Ellipsis})  # `return None` or `pass` instead: an attempt
 
 
 async def attempt(answer, *args, timeout: float = 5.0):
@@ -107,6 +123,8 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
         async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
             """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
             verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
+            # Workshop mode only (a learner's URL): the instructor's progress board gets the verdict.
+            await progress.publish_verdict(args[0] if args else kwargs.get("server"), key, verdict.status)
             if not show:
                 return verdict
             from IPython.display import display
@@ -146,5 +164,7 @@ async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
         if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
             return Verdict(key, "wrong", f"Not quite: it did not finish within {timeout} s. "
                                          "Does every wait in your code have a timeout?")
-        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}")
+        advice = workshop_advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
+        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}"
+                                     + (f" {advice}" if advice else ""))
     return Verdict(key, "correct", result or "Correct.")

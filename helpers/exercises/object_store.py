@@ -1,6 +1,6 @@
 """Checkers for notebook 08 · Object store.
 
-`upload_with_chunks` makes its own object store (`nb08-ex-upload`), runs the
+`check_upload` makes its own object store (`nb08-ex-upload`), runs the
 learner's function against it, reads the object back, and deletes the store.
 """
 
@@ -11,18 +11,23 @@ import random
 
 from nats.js.errors import NotFoundError
 
-from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise, jetstream
 
 UPLOAD_BUCKET = "nb08-ex-upload"
 CHUNK = 256 * 1024
 DESCRIPTION = "exercise upload"
 
 
-@exercise("08.upload-with-chunks",
+@exercise("08.upload",
           hint="obs.put(name, data, meta=ObjectMeta(description=..., "
                "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
           timeout=15.0)
-async def upload_with_chunks(answer, js, size: int = 1024 * 1024 + 4321):
+async def check_upload(answer, server, *, size: int = 1024 * 1024 + 4321):
+    async with jetstream(server, "08-object-store.checker") as js:
+        return await _upload(answer, js, size)
+
+
+async def _upload(answer, js, size: int = 1024 * 1024 + 4321):
     await delete_if_exists(js.delete_object_store, UPLOAD_BUCKET)
     obs = await js.create_object_store(UPLOAD_BUCKET)
     try:
@@ -72,9 +77,9 @@ NEEDS = {  # need: (right store, why)
 CHOICES = {"kv", "object", "stream"}
 
 
-@exercise("08.choose-store", hint="Every message in order → stream; latest small value per key → kv; "
-                                  "too big for one message, or a file → object.")
-def choose_store(answer):
+@exercise("08.answer_2", hint="Every message in order → stream; latest small value per key → kv; "
+                              "too big for one message, or a file → object.")
+def check_answer_2(answer, server):
     if not isinstance(answer, dict):
         raise Wrong("answer with the dict from the cell, each ... replaced by 'kv', 'object' or 'stream'.")
     if any(v is ... for v in answer.values()):

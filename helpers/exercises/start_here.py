@@ -4,10 +4,12 @@ import nats
 
 from helpers import monitor
 from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.probe import probe
 
 
-@exercise("00.server-facts", hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")
-def server_facts(answer, info: dict):
+@exercise("00.answer_1", hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")
+def check_answer_1(answer, server):
+    info = probe(server.url)  # what the server announces to every client that connects
     if not isinstance(answer, dict) or not {"max_payload", "jetstream"} <= answer.keys():
         raise Wrong("answer with a dict like {'max_payload': 123, 'jetstream': False}.")
     if answer["max_payload"] != info["max_payload"]:
@@ -19,13 +21,13 @@ def server_facts(answer, info: dict):
             f"{'on' if info.get('jetstream') else 'off'}.")
 
 
-@exercise("00.named-connection", hint="`await nats.connect(url, name=...)`, then return the connection.")
-async def named_connection(answer, url: str, monitor_url: str, name: str = "my-first-connection"):
-    nc = await attempt(answer, url)
+@exercise("00.connect_named", hint="`await nats.connect(url, name=...)`, then return the connection.")
+async def check_connect_named(answer, server, *, name: str = "my-first-connection"):
+    nc = await attempt(answer, server.url)
     if not isinstance(nc, nats.aio.client.Client) or not nc.is_connected:
         raise Wrong(f"return the connected client from nats.connect(), not {type(nc).__name__}.")
     try:
-        conns = monitor.connz(monitor_url)
+        conns = monitor.connz(server.monitor_url)
         mine = conns[conns["cid"] == nc.client_id]
         if mine.empty or mine["name"].iloc[0] != name:
             seen = mine["name"].iloc[0] if not mine.empty else None

@@ -3,7 +3,7 @@
 from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy
 from nats.js.errors import APIError, NotFoundError
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
 EX1_STREAM, EX1_SUBJECTS = "NB05_EX1", ["nb05.ex1.*"]
 EX2_STREAM, EX2_SUBJECT = "NB05_EX2", "nb05.ex2.orders"
@@ -29,9 +29,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-@exercise("05.hour-stream", hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
-                                 "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.")
-async def hour_stream(answer, js):
+@exercise("05.make_readings", hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
+                                   "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.")
+async def check_make_readings(answer, server):
+    async with jetstream(server, "05-streams.checker") as js:
+        return await _make_readings(answer, js)
+
+
+async def _make_readings(answer, js):
     await delete_if_exists(js.delete_stream, EX1_STREAM)
     try:
         try:
@@ -74,9 +79,14 @@ async def hour_stream(answer, js):
         await delete_if_exists(js.delete_stream, EX1_STREAM)
 
 
-@exercise("05.deduplicated-orders", hint="`await js.publish(subject, data, headers={...})`: which header "
-                                         "lets the server recognise a retry? Return the ack.")
-async def deduplicated_orders(answer, js):
+@exercise("05.publish_order", hint="`await js.publish(subject, data, headers={...})`: which header "
+                                   "lets the server recognise a retry? Return the ack.")
+async def check_publish_order(answer, server):
+    async with jetstream(server, "05-streams.checker") as js:
+        return await _publish_order(answer, js)
+
+
+async def _publish_order(answer, js):
     await delete_if_exists(js.delete_stream, EX2_STREAM)
     await js.add_stream(name=EX2_STREAM, subjects=["nb05.ex2.*"])
     try:
@@ -116,8 +126,8 @@ RETENTION_CASES = {
 }
 
 
-@exercise("05.pick-retention", hint="Compare the table in the Retention section: what removes a message?")
-def pick_retention(answer):
+@exercise("05.answer_3", hint="Compare the table in the Retention section: what removes a message?")
+def check_answer_3(answer, server):
     if not isinstance(answer, dict) or set(answer) != set(RETENTION_CASES):
         raise Wrong(f"answer with a dict with the keys {sorted(RETENTION_CASES)}.")
     for case, (policy, why) in RETENTION_CASES.items():

@@ -38,12 +38,12 @@ async def delivered(url: str, patterns: list[str], subjects: list[str], timeout:
         await nc.close()
 
 
-@exercise("03.us-shipped", hint="one token per level: orders.<region>.<zone>.<event>; which level may vary?")
-async def us_shipped_pattern(answer, url: str):
+@exercise("03.answer_1", hint="one token per level: orders.<region>.<zone>.<event>; which level may vary?")
+async def check_answer_1(answer, server):
     if not isinstance(answer, str):
         raise Wrong(f"answer with one subject pattern as a string, not {type(answer).__name__}.")
     try:
-        got = set((await delivered(url, [answer], US_SHIPPED_SAMPLES))[answer])
+        got = set((await delivered(server.url, [answer], US_SHIPPED_SAMPLES))[answer])
     except nats.errors.BadSubjectError:
         raise Wrong(f"nats-py refused {answer!r} (BadSubjectError): `>` may only be the last token, and a "
                     "wildcard must be a whole token.") from None
@@ -57,14 +57,14 @@ async def us_shipped_pattern(answer, url: str):
     return f"{answer!r} received exactly the three `us` shipped events, per the server."
 
 
-@exercise("03.predict", hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
-async def predict_matches(answer, url: str):
+@exercise("03.answer_2", hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
+async def check_answer_2(answer, server):
     if not isinstance(answer, (set, list, tuple, frozenset)) or not all(isinstance(p, str) for p in answer):
         raise Wrong("answer with a set of pattern strings taken from `candidates`.")
     unknown = set(answer) - set(PREDICT_CANDIDATES)
     if unknown:
         raise Wrong(f"{sorted(unknown)} are not in `candidates`: pick from the list as written.")
-    got = await delivered(url, PREDICT_CANDIDATES, [PREDICT_SUBJECT])
+    got = await delivered(server.url, PREDICT_CANDIDATES, [PREDICT_SUBJECT])
     truth = {p for p, subjects in got.items() if subjects}
     tokens = len(PREDICT_SUBJECT.split("."))
     wrong = []

@@ -1,0 +1,53 @@
+"""An echo-like responder for the performance notebook: answers every request on its subject at once.
+
+    python perf_responder.py NATS_URL [--subject perf.echo] [--lifetime 900]
+
+Run by notebook 12 as its own OS process (helpers.services.Service), so that a request really crosses
+process boundaries: requester -> nats-server -> this process -> nats-server -> requester. Every reply is
+the same small JSON body the HTTP responder sends, so both transports carry the same bytes.
+
+READY means the server routes requests to it: after subscribing, it sends one request to its own subject
+on its own connection and waits for its own answer. The server handles one connection's commands in
+order, so that answer proves the subscription is in place (no flush() timing involved).
+SIGTERM drains the connection and exits; it exits on its own after `--lifetime` seconds.
+"""
+
+import argparse
+import asyncio
+import signal
+
+import nats
+
+BODY = b'{"sku": "apple", "in_stock": 12}'
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--subject", default="perf.echo")
+    parser.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this long")
+    args = parser.parse_args()
+
+    nc = await nats.connect(args.url, name="12-performance-responder")
+
+    async def answer(msg):
+        await msg.respond(BODY)
+
+    await nc.subscribe(args.subject, cb=answer)
+    await nc.request(args.subject, b"ready?", timeout=10)  # our own answer: the server has the SUB
+    print("READY", flush=True)
+
+    stop = asyncio.Event()
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    except NotImplementedError:  # Windows: SIGTERM ends the process at once
+        pass
+    try:
+        await asyncio.wait_for(stop.wait(), args.lifetime)
+    except TimeoutError:
+        pass
+    await nc.drain()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

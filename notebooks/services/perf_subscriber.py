@@ -1,0 +1,60 @@
+"""A counting subscriber for the performance notebook: publish+subscribe throughput, receiver side.
+
+    python perf_subscriber.py NATS_URL [--subject perf.fanout] [--lifetime 900]
+
+It counts every message on its subject. A message with an empty payload and a reply subject is the
+publisher's end marker: it answers with JSON {"received": n, "bytes": n} (what it counted before the
+marker) and starts counting afresh. The marker travels on the same subject and subscription as the
+data, so the answer comes only after every earlier message was handled: the publisher's clock stops
+when the subscriber has really received everything.
+
+READY means the server routes messages to it: it sends one end marker to itself first and waits for
+the answer (the server handles one connection's commands in order). SIGTERM drains and exits; it exits
+on its own after `--lifetime` seconds.
+"""
+
+import argparse
+import asyncio
+import json
+import signal
+
+import nats
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--subject", default="perf.fanout")
+    parser.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this long")
+    args = parser.parse_args()
+
+    nc = await nats.connect(args.url, name="12-performance-subscriber")
+    counts = {"received": 0, "bytes": 0}
+
+    async def count(msg):
+        if msg.data or not msg.reply:
+            counts["received"] += 1
+            counts["bytes"] += len(msg.data)
+            return
+        await msg.respond(json.dumps(counts).encode())  # the end marker: report, then start afresh
+        counts.update(received=0, bytes=0)
+
+    # The default limits (512k messages) let a fast publisher's backlog wait here instead of being dropped.
+    await nc.subscribe(args.subject, cb=count, pending_msgs_limit=2_000_000, pending_bytes_limit=1 << 30)
+    await nc.request(args.subject, b"", timeout=10)  # our own end marker answered: the server has the SUB
+    print("READY", flush=True)
+
+    stop = asyncio.Event()
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    except NotImplementedError:  # Windows: SIGTERM ends the process at once
+        pass
+    try:
+        await asyncio.wait_for(stop.wait(), args.lifetime)
+    except TimeoutError:
+        pass
+    await nc.drain()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,100 @@
+"""Notebook 10 · Security and multi-tenancy: its test entry (tests/test_notebooks.py runs it), and its config
+files checked by the server itself."""
+
+import ssl
+import subprocess
+
+import nats
+import pytest
+
+from helpers.embedded import REPO, binary
+from helpers.exercises.security_and_multi_tenancy import check_connect_verified, check_shipping_permissions
+from tests.harness import Case
+
+VIOLATION = "nats: permissions violation for"  # what error_cb receives (nats-py 2.16 lowercases the server's text)
+
+
+def check(run):
+    n = run.params["tenant_messages"]
+    # who may connect
+    assert run["security.wrong_password_error"] == "nats.errors.Error: nats: 'Authorization Violation'"
+    assert run["security.token_works"] is True
+    assert run["security.nkey_connects"] is True
+    assert run["security.unknown_nkey_error"] == "nats: 'Authorization Violation'"
+    assert run["security.creds_connects"] is True
+    assert run["security.creds_denied"] == f'{VIOLATION} publish to "payroll.run"'
+    # what a user may do
+    assert run["security.denied"] == [f'{VIOLATION} publish to "payments.refund"',
+                                      f'{VIOLATION} subscription to "orders.audit.>"']
+    assert run["security.connection_kept"] is True
+    assert run["security.delivered_under_wildcard"] == "orders.shipped"  # orders.audit.login was left out
+    assert run["security.allow_responses_reply"] == {"sku": "sku-1", "in_stock": 3}
+    assert run["security.responder_denied"] == f'{VIOLATION} publish to "orders.created"'
+    # accounts
+    assert run["security.tenant_received"] == {"acme": n, "globex": n}
+    assert run["security.leaked_messages"] == 0
+    assert run["security.import_works"] is True
+    assert run["security.without_import"] == {"request": "NoRespondersError", "announcements": 0}
+    assert run["security.sys_view"] == {"connections": 4, "accounts": ["ACME", "GLOBEX", "PLATFORM", "SYS"]}
+    assert run["security.tenant_sys_ping"] == "NoRespondersError"
+    # TLS
+    assert run["security.tls_verified"] is True
+    assert run["security.tls_version"] in ("1.2", "1.3")
+    assert run["security.untrusted_rejected"] is True
+    assert run["security.untrusted_error"] == "unable to get local issuer certificate"
+
+
+# Wrong answers for the checkers: each must be judged "wrong" with the phrase in its message.
+NO_INBOX = {"publish": {"allow": ["shipping.>", "inventory.reserve"]}, "subscribe": {"allow": ["orders.paid"]}}
+PUBLISH_ANYWHERE = {"publish": {"allow": [">"]}, "subscribe": {"allow": ["orders.paid", "_INBOX.>"]}}
+DENY_ONLY = {"publish": {"deny": ["orders.>", "payments.>"]}, "subscribe": {"deny": ["payments.>"]}}
+NO_REQUEST = {"publish": {"allow": ["shipping.>"]}, "subscribe": {"allow": ["orders.paid", "_INBOX.>"]}}
+NOT_A_SUBJECT = {"publish": {"allow": {"subject": "shipping.>"}}}
+# The short form (a list is the allow list) is right too.
+SHORT_FORM = {"publish": ["shipping.>", "inventory.reserve"], "subscribe": ["orders.paid", "_INBOX.>"]}
+
+
+async def trusts_the_system_only(url, ca_file):
+    return await nats.connect(url, allow_reconnect=False)
+
+
+async def verification_off(url, ca_file):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return await nats.connect(url, tls=context, allow_reconnect=False)
+
+
+async def keeps_retrying(url, ca_file):
+    return await nats.connect(url, tls=ssl.create_default_context(cafile=ca_file))
+
+
+async def returns_nothing(url, ca_file):
+    await nats.connect(url, tls=ssl.create_default_context(cafile=ca_file), allow_reconnect=False)
+
+
+CASE = Case(
+    check=check,
+    exercises=("10.shipping_permissions", "10.connect_verified"),
+    solutions=dict(tenant_messages=35, announcements=5),
+    budget=15,
+    wrong_answers=(
+        (check_shipping_permissions, NO_INBOX, "subscribe to _INBOX.>"),
+        (check_shipping_permissions, PUBLISH_ANYWHERE, "could publish to orders.paid"),
+        (check_shipping_permissions, DENY_ONLY, "could subscribe to orders.created"),
+        (check_shipping_permissions, NO_REQUEST, "may not publish to inventory.reserve"),
+        (check_shipping_permissions, NOT_A_SUBJECT, "the server refused this permissions block"),
+        (check_shipping_permissions, "publish: shipping.>", "is a dict"),
+        (check_connect_verified, trusts_the_system_only, "did not trust the server's certificate"),
+        (check_connect_verified, verification_off, "does not verify the server"),
+        (check_connect_verified, keeps_retrying, "allow_reconnect=False"),
+        (check_connect_verified, returns_nothing, "return the connection"),
+    ),
+    right_answers=((check_shipping_permissions, SHORT_FORM),),
+)
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "config" / "security").glob("*.conf")), ids=lambda p: p.name)
+def test_security_config_is_valid_for_the_server(config):
+    result = subprocess.run([binary(), "--config", str(config), "-t"], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr

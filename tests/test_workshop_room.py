@@ -1,0 +1,130 @@
+"""A room, for real (slow: `make test-workshop`): one workshop server, three learners, every numbered notebook
+run by all three at the same time (each learner's in order, papermill, solutions=True), then the instructor's
+progress board. Without accounts, two learners at once broke five notebooks of nine."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import nats
+import papermill as pm
+import pytest
+
+from helpers import workshop
+from helpers.embedded import free_port
+from helpers.monitor import monitor_get
+from helpers.record import read_records
+from tests.harness import CELL_TIMEOUT, DURATIONS, NOTEBOOKS, OUTPUT, Run, _literal, case_for, stems
+
+LEARNERS = 3
+pytestmark = [pytest.mark.workshop, pytest.mark.notebook, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture
+def room(tmp_path):
+    options = workshop.Options(LEARNERS, host="127.0.0.1", port=free_port(), http_port=free_port())
+    state = workshop.up(options, tmp_path)
+    yield state
+    workshop.down(tmp_path)
+
+
+def run_learner(state: dict, learner: str, failures: list, runs: dict) -> None:
+    """Every numbered notebook in order, as one learner; a failure is noted and the learner goes on."""
+    out = OUTPUT / "workshop" / learner
+    out.mkdir(parents=True, exist_ok=True)
+    for stem in stems():
+        started = time.monotonic()
+        try:
+            pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", out / f"{stem}.ipynb", cwd=NOTEBOOKS,
+                                parameters={"nats_url": workshop.local_url(state, learner),
+                                            "monitor_url": state["local_monitor_url"], "solutions": True},
+                                kernel_name="python3", execution_timeout=CELL_TIMEOUT, progress_bar=False)
+        except Exception as e:  # noqa: BLE001 - collected, reported together
+            failures.append(f"{learner} {stem}: {type(e).__name__}: {str(e)[:300]} (open {out / stem}.ipynb)")
+            continue
+        DURATIONS.append((f"{stem} ({learner})", 0.0, time.monotonic() - started))
+        path = out / f"{stem}.ipynb"
+        params = {k: _literal(p["default"]) for k, p in pm.inspect_notebook(NOTEBOOKS / f"{stem}.ipynb").items()}
+        runs[(learner, stem)] = Run(f"{stem} ({learner})", path, read_records(path), params | {"solutions": True},
+                                    0.0, time.monotonic() - started)
+
+
+async def user_created_reaches(state: dict, publisher: str) -> int:
+    """How many other learners' subscribers a learner's `user.created` reaches."""
+    others = [await nats.connect(workshop.local_url(state, name)) for name in state["learners"] if name != publisher]
+    pub = await nats.connect(workshop.local_url(state, publisher))
+    try:
+        subs = [await nc.subscribe("user.created") for nc in others]
+        for nc in others:
+            await nc.flush()
+            await nc.flush()  # nats-py 2.16.0: a flush's PING may overtake the SUB
+        mine = await pub.subscribe("user.created")
+        await pub.flush()
+        await pub.publish("user.created", b'{"id": 1}')
+        await mine.next_msg(timeout=2)  # it went out and came back to the publisher's own account...
+        for nc in others:
+            await nc.flush()  # ...and anything routed to the others has reached them by now
+        return sum(s.pending_msgs for s in subs)
+    finally:
+        for nc in [pub, *others]:
+            await nc.close()
+
+
+def watch_usage(monitor_url: str, peaks: dict, done: threading.Event) -> None:
+    """The most each learner's account held at once: streams, consumers, memory and file bytes."""
+    while not done.wait(0.25):  # a sampling cadence for as long as the notebooks run
+        try:
+            accounts = monitor_get(monitor_url, "/jsz?accounts=true&streams=true").get("account_details") or []
+        except OSError:
+            continue
+        for a in accounts:
+            streams = [s.get("state", {}) for s in a.get("stream_detail") or []]
+            now = {"streams": len(streams), "consumers": sum(s.get("consumer_count", 0) for s in streams),
+                   "memory": a.get("memory", 0), "storage": a.get("storage", 0)}
+            peak = peaks.setdefault(a["name"], dict.fromkeys(now, 0))
+            peaks[a["name"]] = {k: max(peak[k], now[k]) for k in now}
+
+
+def test_three_learners_run_every_notebook_at_once(room):
+    failures, runs, learners, peaks, done = [], {}, list(room["learners"]), {}, threading.Event()
+    watcher = threading.Thread(target=watch_usage, args=(room["local_monitor_url"], peaks, done), daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    with ThreadPoolExecutor(LEARNERS) as pool:
+        for future in [pool.submit(run_learner, room, name, failures, runs) for name in learners]:
+            future.result()
+    seconds = time.monotonic() - started
+    done.set()
+    watcher.join(5)
+    print(f"\n{LEARNERS} learners x {len(stems())} notebooks at once: {seconds:.0f} s; peak JetStream use per "
+          f"account: {peaks}")
+    assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
+    limits = workshop.LEARNER_LIMITS
+    for name in learners:  # the course fits in an account with room to spare (a learner may keep a few extra)
+        peak = peaks.get(name, {})
+        assert peak.get("streams", 0) <= limits["max_streams"] // 2, peak
+        assert peak.get("consumers", 0) <= limits["max_consumers"] // 2, peak
+        assert peak.get("memory", 0) <= int(limits["max_mem"].removesuffix("MB")) * 2**20 // 2, peak
+        assert peak.get("storage", 0) <= int(limits["max_file"].removesuffix("MB")) * 2**20 // 2, peak
+
+    for run in runs.values():
+        assert run.verdicts() and set(run.verdicts().values()) == {"correct"}, f"{run.name}: {run.verdicts()}"
+    for (_, stem), run in runs.items():  # each learner's results are their own, as if alone on a server
+        case = case_for(stem)
+        if case is not None:
+            case.check(run)
+
+    assert asyncio.run(user_created_reaches(room, learners[0])) == 0
+
+    board = OUTPUT / "workshop" / "progress-board.ipynb"
+    pm.execute_notebook(NOTEBOOKS / "instructor" / "progress-board.ipynb", board, cwd=NOTEBOOKS / "instructor",
+                        parameters={"instructor_url": workshop.local_url(room, "instructor"), "watch_minutes": 0},
+                        kernel_name="python3", execution_timeout=CELL_TIMEOUT, progress_bar=False)
+    shown = read_records(board)
+    exercises = {k for run in runs.values() for k in run.verdicts()}
+    assert shown["board_learners"] == learners
+    assert shown["board_correct"] == {name: len(exercises) for name in learners}
+
