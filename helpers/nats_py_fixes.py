@@ -10,7 +10,7 @@ breaks it in two places, and `apply()` patches both in the installed client:
    "no responders", and `drain()` (UNSUB, flush, remove the subscription) drops messages the server
    still routes to the subscription. The fix queues the PING behind the pending commands, as every
    other NATS client does (and as nats.py2 did in 2017, nats-io/nats.py2 PR #24). Notebook 01's
-   "Deep dive: flush() and nats-py's PING ordering" measures it; upstream/nats-py-flush-ordering/
+   "Deep dive: nats-py 2.16 sends flush()'s PING too early" measures it; upstream/nats-py-flush-ordering/
    holds a reproducer and the patch.
 2. KV end-of-initial-values marker (`KeyValue.watch`, used by `keys()` and `history()`): the watcher
    announces "no initial values" when the consumer's info says nothing is pending and the client has
@@ -21,8 +21,9 @@ breaks it in two places, and `apply()` patches both in the installed client:
    and the last one carries the marker.
 
 `apply()` is idempotent and changes nothing else. tests/test_nats_py_fixes.py fails as soon as the
-installed nats-py no longer has a bug (`flush_ping_overtakes_buffer()` detects it without a server),
-so that the workaround is removed then. `unpatched()` restores the original code for a measurement.
+installed nats-py no longer has one of the bugs (`flush_ping_overtakes_buffer()` and
+`kv_marker_precedes_values()` detect them deterministically, without a server), so that the
+workaround is removed then. `unpatched()` restores nats-py's own code for a measurement.
 """
 
 from __future__ import annotations
