@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 
 import nats
 
+from helpers import nats_py_fixes
+
 
 def parser(description: str) -> argparse.ArgumentParser:
     """The arguments every service takes; a script adds its own to the returned parser."""
@@ -83,6 +85,7 @@ async def _run_http(args, http_routes) -> None:
 
 
 async def _run_nats(args, name: str, nats_service) -> None:
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     nc = await nats.connect(args.url, name=f"13-capstone-{name}")
     loop = await nats_service(args, nc)
     inbox = nc.new_inbox()
