@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 
 class NotAuthorized(Exception):
-    """The server answers, but refuses the URL's user and password (or the URL has none)."""
+    """The server answers, but refuses the URL's user and password."""
 
 
 def probe(url: str, timeout: float = 2.0) -> dict:
@@ -31,7 +31,7 @@ def probe(url: str, timeout: float = 2.0) -> dict:
                                          f"{line[:60]!r}")
                     continue
                 info = json.loads(line[5:])
-                if info.get("auth_required"):
+                if info.get("auth_required") and parts.username:  # only a URL that carries credentials
                     _authenticate(s, reader, parts)
                 return info
         except OSError as e:

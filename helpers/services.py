@@ -1,20 +1,33 @@
-"""Run a small example service (a script in notebooks/services/) as a real OS process.
+"""Run a small example service (a script in notebooks/services/) as a real OS process; and the stop
+protocol every such service shares.
 
 Some lessons are about separate programs: a subscriber that is down, a worker
 that crashes. Coroutines in the kernel cannot show that honestly, so these
 scripts run as their own processes. A script announces it is ready by
-printing one line, `READY`, once the server has its subscriptions (in
-nats-py 2.16 that takes two `flush()` calls: a single flush's PING can
-overtake a SUB still in the client's buffer), and writes
-whatever else it wants the notebook to see to stdout, one line each.
+printing one line, `READY`, once the server has its subscriptions (one
+`flush()` after subscribing), and writes whatever else it wants the notebook
+to see to stdout, one line each.
 
     with Service("services/user_listener.py", server.url) as listener:
         ...                       # it is subscribed now
     listener.lines                # what it printed
+
+Stopping gracefully on every platform: `Service.stop()` writes a `stop` line to
+the service's stdin and closes it; the service (`until_stopped()` or
+`stop_requested()`) then drains its connection and exits. That works on
+Windows too, where a signal cannot be handled (asyncio has no signal handlers
+there, and `terminate()` is a hard kill); on Linux and macOS SIGTERM and
+SIGINT are handled the same way. A service whose stdin closes (the notebook's
+kernel went away) stops too. Only a service that does not exit within the
+timeout is terminated.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +38,7 @@ from pathlib import Path
 from helpers.processes import stop_at_exit, terminate
 
 SERVICES = Path(__file__).resolve().parent.parent / "notebooks" / "services"
+STOP = "stop"  # the line Service.stop() writes to a service's stdin
 
 
 class Service:
@@ -42,7 +56,7 @@ class Service:
         """Start the script and wait (bounded) for its READY line."""
         self.lines, self._ready = [], threading.Event()
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty service never blocks
-        self.process = subprocess.Popen([sys.executable, "-u", str(self.path), *self.args], stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen([sys.executable, "-u", str(self.path), *self.args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         stop_at_exit(self.process)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
@@ -77,8 +91,20 @@ class Service:
             return list(self.lines)
 
     def stop(self, timeout: float = 5.0) -> int | None:
-        """Ask it to stop (SIGTERM), then kill it after `timeout`. Returns the exit code."""
-        return terminate(self.process, timeout)
+        """Ask it to stop (a `stop` line on its stdin: it drains and exits), wait up to `timeout`, then
+        terminate it (SIGTERM, then SIGKILL). Returns the exit code; stopping twice is harmless."""
+        process = self.process
+        if process and process.poll() is None:
+            try:
+                process.stdin.write(STOP + "\n")
+                process.stdin.close()
+            except (OSError, ValueError):  # it is exiting already, or its stdin was closed before
+                pass
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return terminate(process, timeout)
 
     def kill(self) -> int | None:
         """Crash it: SIGKILL, no chance to clean up (what a power cut does)."""
@@ -92,3 +118,40 @@ class Service:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# The service's side: every script in notebooks/services/ waits for its stop request with one of these.
+
+def stop_requested() -> asyncio.Event:
+    """An event set when this service is asked to stop: a `stop` line on stdin or stdin closed (every
+    platform), SIGTERM or SIGINT (where asyncio handles signals: not on Windows). Call it in the loop."""
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # Windows: no signal handlers; stdin still works
+            pass
+
+    def read_stdin() -> None:  # os.read, not sys.stdin: a thread blocked here holds no lock at exit
+        received = b""
+        while STOP.encode() not in received.split():
+            try:
+                chunk = os.read(0, 1024)
+            except OSError:  # no stdin at all: only signals can stop us
+                return
+            if not chunk:  # stdin closed: whoever started us is gone
+                break
+            received += chunk
+        with contextlib.suppress(RuntimeError):  # the loop is closed already: the service has ended
+            loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=read_stdin, daemon=True).start()
+    return stop
+
+
+async def until_stopped(lifetime: float | None = None) -> None:
+    """Return when this service is asked to stop (see stop_requested()), or after `lifetime` seconds."""
+    try:
+        await asyncio.wait_for(stop_requested().wait(), lifetime)
+    except TimeoutError:
+        pass

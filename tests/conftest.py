@@ -1,5 +1,6 @@
 """Fixtures: a real server for each test (or one given server), and failure reports that name the executed
-notebooks. The papermill harness itself is tests/harness.py."""
+notebooks. The papermill harness itself is tests/harness.py. The checkers and tests run in this process with
+nats-py patched as everywhere in the course (helpers/nats_py_fixes.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from helpers import nats_py_fixes
 from helpers.embedded import EmbeddedServer
 from tests.harness import DURATIONS, EXECUTED, execute
+
+nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering and KV marker bugs
 
 
 def pytest_addoption(parser):

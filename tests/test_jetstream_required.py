@@ -1,10 +1,11 @@
-"""05-08 need JetStream: against a server without it, each stops at once with a message that says what to do."""
+"""A notebook that needs JetStream (its set-up asks for it: `find_server(..., jetstream=True)`), against a server
+without it, stops at once with a message that says what to do."""
 
 import papermill as pm
 import pytest
 
 from helpers.embedded import EmbeddedServer
-from tests.harness import NOTEBOOKS, OUTPUT
+from tests.harness import NOTEBOOKS, OUTPUT, stems
 
 pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`
 
@@ -17,7 +18,10 @@ def plain_server(tmp_path_factory):
         yield server
 
 
-@pytest.mark.parametrize("stem", ["05-streams", "06-consumers", "07-key-value", "08-object-store"])
+NEEDS_JETSTREAM = [s for s in stems() if "jetstream=True" in (NOTEBOOKS / f"{s}.ipynb").read_text()]
+
+
+@pytest.mark.parametrize("stem", NEEDS_JETSTREAM)
 def test_a_server_without_jetstream_is_refused_clearly(stem, plain_server):
     OUTPUT.mkdir(exist_ok=True)
     with pytest.raises(pm.PapermillExecutionError) as failure:

@@ -42,10 +42,10 @@ def check(r):
     assert r["no_responders_error"] == "NoRespondersError", label
     assert r["no_responders_request_timeout"] == 0.5, label
     assert 0 < r["no_responders_seconds"] < 0.1, r["no_responders_seconds"]
-    # a request right after subscribe(): never overtaken after two flushes (fewer flushes: timing decides)
+    # a request right after subscribe(): never overtaken after one flush() (without: timing decides)
     race = r["false_no_responders"]
-    assert list(race) == ["flush x0", "flush x1", "flush x2"], race
-    assert race["flush x2"] == 0, race
+    assert list(race) == ["flush x0", "flush x1"], race
+    assert race["flush x1"] == 0, race  # one flush() (nats-py patched): the server has the SUB
     assert all(0 <= n <= 200 for n in race.values()), race
     # slow responder (0.3 s): gives up after its 0.1 s timeout; the responder did both jobs anyway
     assert r["timeout_raised"] == "nats.errors.TimeoutError", label

@@ -28,6 +28,14 @@ def check(run):
     assert run["stream_duplicates"] == 0
     assert run["stream_missing"] == 0  # drain(): a graceful leave loses nothing
 
+    # members joining and leaving by drain() under a flat-out publisher: processed set == published set
+    assert run["drain_churn.cycles"] == run.params["churn_cycles"] >= 50
+    assert run["drain_churn.published"] > 0
+    assert run["drain_churn.lost"] == 0
+    assert run["drain_churn.duplicates"] == 0
+    assert run["drain_churn.processed_equals_published"] is True
+    assert run["drain_churn.by_leavers"] > 0  # the members that left had payments in flight
+
     replies = run["request_reply_counts"]
     assert sorted(replies) == ["quoter-1", "quoter-2", "quoter-3"]
     assert sum(replies.values()) == requests and all(n > 0 for n in replies.values())
@@ -79,8 +87,8 @@ async def quoter_never_answers(nc, subject, name):
 CASE = Case(
     check=check,
     exercises=("04.join_billing", "04.add_quoter"),
-    solutions=dict(payments=200, stream_step=80, requests=60),
-    budget=10,
+    solutions=dict(payments=200, stream_step=80, requests=60, churn_cycles=60),
+    budget=12,  # 10, plus about 2 s for the drain-under-churn section
     wrong_answers=(
         (check_join_billing, no_queue, "without `queue=`"),
         (check_join_billing, other_group, "not 'billing-service'"),

@@ -15,6 +15,9 @@ def check(r):  # the lesson is deterministic: both runs see the same bucket stor
                                ["flags.dark-mode", "DEL"]]
     assert r["conflict_error"] == "KeyWrongLastSequenceError"
     assert r["conflict_is_rejected"] is True
+    assert r["recreate_deleted_key"] == {"update(last=0)": "KeyWrongLastSequenceError",
+                                         "update() without last": "KeyWrongLastSequenceError",
+                                         "create()": "written"}  # create() writes over a DEL marker
     assert r["concurrent_outcomes"] == ["conflict", "won"]
     assert r["concurrent_final_value"] == 320  # 250 + 50 + 20: the loser retried, nothing lost
     assert r["ttl_seconds"] == 1.0

@@ -13,25 +13,26 @@ SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 
 @exercise("01.announce", hint="`json.dumps(user).encode()`, `headers={...}` on `nc.publish`, then `await nc.flush()`.")
 async def check_announce(answer, server, *, timeout: float = 5.0):
-    """Call `answer(nc, user)`: the message must have left the client when it returns, as JSON with the header."""
+    """Call `answer(nc, user)`: when it returns, the server must have processed the message (what flush()
+    guarantees), and it must be JSON with the header."""
     nc = await nats.connect(server.url, name="01-exercise-announce")
     try:
         echo = await nc.subscribe("user.created")  # the checker's own connection gets a copy back
-        await nc.flush()
-        await nc.flush()  # nats-py 2.16.0: the first PING may overtake the SUB (see notebook 01)
-        # Awaited directly, not as a task, so that the client's writer gets no turn unless the answer
-        # itself waits (flush() does): what is still buffered on return was never sent.
+        await nc.flush()  # the server has the subscription
+        # Awaited directly, not as a task: nothing else runs in between. The server sends the copy of a
+        # message it processed back on this connection before the PONG of any later PING, so the copy is
+        # here on return exactly when the answer waited for the server (flush()), not only for the socket.
         result = answer(nc, dict(SAMPLE_USER))
         if inspect.isawaitable(result):
             await result
-        buffered_on_return = nc.pending_data_size
+        processed_on_return = echo.pending_msgs
         try:
             msg = await echo.next_msg(timeout=timeout)
         except nats.errors.TimeoutError:
             raise Wrong("no message arrived on `user.created`: publish to exactly that subject.") from None
-        if buffered_on_return:
-            raise Wrong(f"when your function returned, {buffered_on_return} bytes were still in the client's "
-                        "buffer: publish() only fills it. Await nc.flush() before returning.")
+        if not processed_on_return:
+            raise Wrong("when your function returned, the server had not processed your message yet: "
+                        "publish() only puts it in the client's buffer. Await nc.flush() before returning.")
         try:
             body = json.loads(msg.data)
         except ValueError:
@@ -42,7 +43,7 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
         if content_type != "application/json":
             raise Wrong(f"header Content-Type is {content_type!r}; pass headers={{'Content-Type': "
                         "'application/json'}} to publish.")
-        return "Sent and flushed before returning, with a JSON body and its Content-Type header."
+        return "Processed by the server before your function returned, with a JSON body and its Content-Type header."
     finally:
         await nc.close()
 
@@ -60,12 +61,10 @@ async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: flo
 
     try:
         await worker.subscribe("jobs.exercise", cb=work)
-        await worker.flush()
-        await worker.flush()  # nats-py 2.16.0: the first PING may overtake the SUB (see notebook 01)
+        await worker.flush()  # the server has the subscription
         for i in range(jobs):
             await publisher.publish("jobs.exercise", str(i).encode())
-        await publisher.flush()
-        await publisher.flush()  # the server has every job now...
+        await publisher.flush()  # the server has routed every job...
         await worker.flush()  # ...and every job is in the worker's pending queue
         await attempt(answer, worker, timeout=timeout)
         if not worker.is_closed:

@@ -16,12 +16,6 @@ from nats.aio.subscription import Subscription
 from helpers.exercises.framework import Wrong, attempt, exercise
 
 
-async def _settle(nc, timeout: float) -> None:
-    # nats-py 2.16 can send a flush's PING ahead of buffered publishes: the second PING follows them
-    await nc.flush(timeout=timeout)
-    await nc.flush(timeout=timeout)
-
-
 def _subject(kind: str) -> str:
     return f"exercise.{kind}.{uuid.uuid4().hex[:8]}"
 
@@ -37,11 +31,11 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             if not isinstance(sub, Subscription):
                 raise Wrong(f"return the subscription from nc.subscribe(), not {type(sub).__name__}.")
         for conn in conns[:members]:
-            await _settle(conn, timeout)  # every member's SUB has reached the server
+            await conn.flush(timeout=timeout)  # the server has every member's SUB
         published = [f"pay-{i}" for i in range(payments)]
         for payment_id in published:
             await conns[-1].publish(subject, payment_id.encode())
-        await _settle(conns[-1], timeout)
+        await conns[-1].flush(timeout=timeout)  # the server has routed every payment
         for conn, sub in zip(conns[:members], subs, strict=True):
             await conn.flush(timeout=timeout)  # everything routed to this member has arrived...
             try:
@@ -80,7 +74,7 @@ async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float
             raise Wrong(f"the responders are in queue group(s) {sorted({sub.queue for sub in subs})}: without "
                         "one shared group every responder answers every request (the first reply wins).")
         for conn in conns[:2]:
-            await _settle(conn, timeout)
+            await conn.flush(timeout=timeout)
         client, answers = conns[-1], Counter()
         for i in range(requests):
             try:

@@ -55,8 +55,7 @@ async def check_ask_stock(answer, server):
         fast_subject, slow_subject, nobody = _subject("inventory"), _subject("slow"), _subject("nobody")
         await checker.subscribe(fast_subject, cb=inventory)
         await checker.subscribe(slow_subject, cb=slow)
-        await checker.flush()
-        await checker.flush()  # twice: one nats-py 2.16 flush() can overtake a queued SUB (see notebook 02)
+        await checker.flush()  # the server has both subscriptions
 
         for sku in stock:
             got, _ = await _call_ask(answer, nc, fast_subject, sku, 1.0)

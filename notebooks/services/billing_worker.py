@@ -5,15 +5,18 @@
 It subscribes to the subject in the queue group, prints READY, then prints the
 payment id of every message it processed, one line each. With --work-ms it
 also prints `working <id>` when a payment arrives, then works that long.
-On SIGTERM it leaves gracefully with drain(): it finishes what the server
-already sent it, unsubscribes and exits.
+Asked to stop (Service.stop() writes `stop` to its stdin; SIGTERM works too
+where the OS has signals), it leaves gracefully with drain(): it finishes what
+the server already sent it, unsubscribes and exits.
 """
 
 import argparse
 import asyncio
-import signal
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 
 async def main() -> None:
@@ -25,8 +28,6 @@ async def main() -> None:
     parser.add_argument("--work-ms", type=float, default=0.0)
     args = parser.parse_args()
 
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     nc = await nats.connect(args.url, name=f"04-queue-groups-{args.name}")
 
     async def process(msg):
@@ -37,12 +38,12 @@ async def main() -> None:
         print(payment_id, flush=True)
 
     await nc.subscribe(args.subject, queue=args.queue, cb=process)
-    await nc.flush()
-    await nc.flush()  # nats-py 2.16 may send the first PING ahead of the SUB; the second one follows it
+    await nc.flush()  # the server has processed our SUB: we are a member of the group
     print("READY", flush=True)
-    await stop.wait()
+    await until_stopped()
     await nc.drain()  # graceful leave: finish what was delivered, then unsubscribe and close
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

@@ -7,14 +7,15 @@ balancer or an API gateway does between a caller and a service), and the upstrea
 content type come back. It listens on 127.0.0.1 on a port the OS picks, prints READY once it accepts
 connections, then one line: its base URL. It is a small aiohttp program, not nginx or Envoy: a
 production proxy costs less per hop, and adds TLS, routing rules and retries that cost more.
-SIGTERM stops it; it exits on its own after `--lifetime` seconds.
+Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it; it exits on its own after `--lifetime` seconds.
 """
 
 import argparse
 import asyncio
-import signal
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
+
+from helpers.services import until_stopped
 
 
 async def main() -> None:
@@ -38,15 +39,7 @@ async def main() -> None:
     print("READY", flush=True)
     print("http://{}:{}".format(*runner.addresses[0]), flush=True)
 
-    stop = asyncio.Event()
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows: SIGTERM ends the process at once
-        pass
-    try:
-        await asyncio.wait_for(stop.wait(), args.lifetime)
-    except TimeoutError:
-        pass
+    await until_stopped(args.lifetime)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
     await runner.cleanup()
     await session.close()
 

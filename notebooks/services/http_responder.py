@@ -7,15 +7,17 @@ It listens on 127.0.0.1, on a port the OS picks, prints READY once it accepts co
 its base URL (http://127.0.0.1:PORT). `GET /stats` answers {"requests": n, "connections": n}: how many
 requests it served and over how many distinct TCP connections, so the notebook can show
 that keep-alive really reused one connection and that "a new connection per request" really opened one
-each time. SIGTERM stops it; it exits on its own after `--lifetime` seconds.
+each time. Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it; it exits on its own
+after `--lifetime` seconds.
 """
 
 import argparse
 import asyncio
 import json
-import signal
 
 from aiohttp import web
+
+from helpers.services import until_stopped
 
 BODY = b'{"sku": "apple", "in_stock": 12}'
 
@@ -45,15 +47,7 @@ async def main() -> None:
     print("READY", flush=True)
     print("http://{}:{}".format(*runner.addresses[0]), flush=True)
 
-    stop = asyncio.Event()
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows: SIGTERM ends the process at once
-        pass
-    try:
-        await asyncio.wait_for(stop.wait(), args.lifetime)
-    except TimeoutError:
-        pass
+    await until_stopped(args.lifetime)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
     await runner.cleanup()
 
 

@@ -7,16 +7,19 @@ Run by notebook 02 as a separate process (helpers.services.Service):
 The request payload is a SKU (b"apple"); the reply is JSON
 {"sku": "apple", "in_stock": 12, "pid": 1234}. It prints READY once it is
 subscribed, then one JSON line per request it answered (the SKU and the reply
-subject the requester chose). SIGTERM drains the connection and exits.
+subject the requester chose). Asked to stop (Service.stop() writes `stop` to its
+stdin; SIGTERM works too where the OS has signals), it drains the connection and exits.
 """
 
 import argparse
 import asyncio
 import json
 import os
-import signal
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}
 
@@ -40,20 +43,12 @@ async def main() -> None:
         print(json.dumps({"sku": sku, "reply_subject": msg.reply}), flush=True)
 
     await nc.subscribe(args.subject, cb=handle)
-    # Flush twice: in nats-py 2.16.0 flush() writes its PING straight to the socket while the SUB
-    # still waits for the background writer, so one PONG can come back before the server has the SUB.
-    await nc.flush()
-    await nc.flush()
+    await nc.flush()  # the server has processed our SUB: requests reach us from now on
     print("READY", flush=True)
-
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        await asyncio.wait_for(stop.wait(), args.max_seconds)
-    except TimeoutError:
-        pass
+    await until_stopped(args.max_seconds)
     await nc.drain()  # unsubscribe, answer what is in flight, close
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

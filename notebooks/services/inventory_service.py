@@ -11,21 +11,24 @@ An unknown SKU is an error, sent two ways on purpose (notebook 09 compares them)
 `ServiceError`, which nats.micro turns into the error headers AND counts in the endpoint's stats;
 `price` calls `req.respond_error(...)`, which sends the same headers but, in nats-py 2.16, is not counted.
 
-It prints READY once requests can reach it, then its instance id (the one discovery reports). On
-SIGTERM it drains its connection and exits: the server drops its endpoint and discovery subscriptions,
-and requests it already received are answered first. (nats-py 2.16's `service.stop()` unsubscribes
-without draining: it cancels a handler at work and drops requests already received, whose callers then
-time out.) It exits on its own after --max-seconds, so a forgotten instance never lingers.
+It prints READY once requests can reach it, then its instance id (the one discovery reports). Asked to
+stop (Service.stop() writes `stop` to its stdin, any OS; or SIGTERM) it drains its connection and exits:
+the server drops its endpoint and discovery subscriptions, and requests it already received are answered
+first. (nats-py 2.16's `service.stop()` unsubscribes without draining: it cancels a handler at work and
+drops requests already received, whose callers then time out.) It exits on its own after --max-seconds,
+so a forgotten instance never lingers.
 """
 
 import argparse
 import asyncio
 import json
-import signal
 
 import nats
 from nats import micro
 from nats.micro.request import ServiceError
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}
 PRICE = {"apple": 0.5, "pear": 0.8, "plum": 0.3, "fig": 1.2}
@@ -39,8 +42,6 @@ async def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="exit on its own after this long")
     args = parser.parse_args()
 
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     nc = await nats.connect(args.url, name=f"09-inventory-service-{args.instance}")
 
     async def stock(req):
@@ -71,12 +72,10 @@ async def main() -> None:
     print("READY", flush=True)
     print(service.id, flush=True)
 
-    try:
-        await asyncio.wait_for(stop.wait(), args.max_seconds)
-    except TimeoutError:
-        pass
+    await until_stopped(args.max_seconds)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
     await nc.drain()  # unsubscribe everything at the server, answer what was received, close
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

@@ -11,7 +11,9 @@ only then acknowledges it, waiting for the server to confirm (ack_sync).
 Work first, ack after: if the process dies between the two, the server
 redelivers the invoice to the next instance (a duplicate, never a loss).
 Messages it fetched but had not acked when it died are redelivered after the
-consumer's ack_wait. SIGTERM stops it; the notebook uses SIGKILL to crash it.
+consumer's ack_wait. Asked to stop (Service.stop() writes `stop` to its stdin;
+SIGTERM works too where the OS has signals), it finishes the invoice in hand and
+leaves with drain(); the notebook uses SIGKILL to crash it.
 
 An empty fetch raises TimeoutError (nats-py 2.16 sometimes raises the built-in
 one rather than nats.errors.TimeoutError, or returns [] when batch > 1): the
@@ -21,10 +23,12 @@ loop catches TimeoutError, and an empty list simply processes nothing.
 import argparse
 import asyncio
 import json
-import signal
 import time
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import stop_requested
 
 
 async def main() -> None:
@@ -37,12 +41,11 @@ async def main() -> None:
     parser.add_argument("--work-ms", type=float, default=30.0)
     args = parser.parse_args()
 
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    stop = stop_requested()
     nc = await nats.connect(args.url, name="06-invoice-processor")
     js = nc.jetstream()
     psub = await js.pull_subscribe(args.subject, durable=args.durable, stream=args.stream)
-    await nc.flush()
+    await nc.flush()  # the server has processed the SUB for our fetch replies
     print("READY", flush=True)
 
     while not stop.is_set():
@@ -56,9 +59,9 @@ async def main() -> None:
             print(f"{invoice['id']} {msg.metadata.num_delivered} {time.time():.4f}", flush=True)
             await msg.ack_sync(timeout=2.0)  # only now is it done, as far as JetStream knows
 
-    await psub.unsubscribe()
-    await nc.close()
+    await nc.drain()  # every invoice it fetched was acked above: leave gracefully
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

@@ -9,14 +9,17 @@ the same small JSON body the HTTP responder sends, so both transports carry the 
 READY means the server routes requests to it: after subscribing, it sends one request to its own subject
 on its own connection and waits for its own answer. The server handles one connection's commands in
 order, so that answer proves the subscription is in place (no flush() timing involved).
-SIGTERM drains the connection and exits; it exits on its own after `--lifetime` seconds.
+Service.stop() (a `stop` line on stdin, any OS) or SIGTERM drains the connection and exits; it exits
+on its own after `--lifetime` seconds.
 """
 
 import argparse
 import asyncio
-import signal
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 BODY = b'{"sku": "apple", "in_stock": 12}'
 
@@ -37,17 +40,10 @@ async def main() -> None:
     await nc.request(args.subject, b"ready?", timeout=10)  # our own answer: the server has the SUB
     print("READY", flush=True)
 
-    stop = asyncio.Event()
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows: SIGTERM ends the process at once
-        pass
-    try:
-        await asyncio.wait_for(stop.wait(), args.lifetime)
-    except TimeoutError:
-        pass
+    await until_stopped(args.lifetime)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
     await nc.drain()
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

@@ -9,16 +9,18 @@ data, so the answer comes only after every earlier message was handled: the publ
 when the subscriber has really received everything.
 
 READY means the server routes messages to it: it sends one end marker to itself first and waits for
-the answer (the server handles one connection's commands in order). SIGTERM drains and exits; it exits
-on its own after `--lifetime` seconds.
+the answer (the server handles one connection's commands in order). Asked to stop (a `stop` line,
+SIGTERM) it drains and exits; it exits on its own after `--lifetime` seconds.
 """
 
 import argparse
 import asyncio
 import json
-import signal
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 
 async def main() -> None:
@@ -44,17 +46,10 @@ async def main() -> None:
     await nc.request(args.subject, b"", timeout=10)  # our own end marker answered: the server has the SUB
     print("READY", flush=True)
 
-    stop = asyncio.Event()
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows: SIGTERM ends the process at once
-        pass
-    try:
-        await asyncio.wait_for(stop.wait(), args.lifetime)
-    except TimeoutError:
-        pass
+    await until_stopped(args.lifetime)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
     await nc.drain()
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     asyncio.run(main())

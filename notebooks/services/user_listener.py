@@ -1,7 +1,8 @@
 """A user-event listener: a separate program that subscribes to `user.created`.
 
 It prints READY once the server has its subscription, then one line per message
-received (the message body, as sent). Stop it with SIGTERM (Service.stop()): it
+received (the message body, as sent). Service.stop() asks it to stop (a `stop`
+line on its stdin; SIGTERM or Ctrl-C work too where the OS has signals): it
 drains its connection and exits. It exits on its own after `lifetime` seconds,
 so a forgotten listener never lingers.
 
@@ -9,10 +10,12 @@ so a forgotten listener never lingers.
 """
 
 import asyncio
-import signal
 import sys
 
 import nats
+
+from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 
 async def main(url: str, subject: str = "user.created", lifetime: float = 120.0) -> None:
@@ -22,22 +25,13 @@ async def main(url: str, subject: str = "user.created", lifetime: float = 120.0)
         print(msg.data.decode(), flush=True)
 
     await nc.subscribe(subject, cb=on_message)
-    await nc.flush()  # nats-py 2.16.0: this PING may overtake the SUB still in the client's buffer...
-    await nc.flush()  # ...this PONG comes after the server processed the SUB: it has our subscription
+    await nc.flush()  # the server has processed our SUB: we are subscribed
     print("READY", flush=True)
-
-    stop = asyncio.Event()
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    except NotImplementedError:  # Windows: SIGTERM ends the process at once
-        pass
-    try:
-        await asyncio.wait_for(stop.wait(), lifetime)
-    except TimeoutError:
-        pass
-    await nc.drain()
+    await until_stopped(lifetime)
+    await nc.drain()  # handle what already arrived, unsubscribe, close
 
 
 if __name__ == "__main__":
+    nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
     args = sys.argv[1:]
     asyncio.run(main(args[0], *args[1:2], *(float(a) for a in args[2:3])))
