@@ -34,6 +34,9 @@ def sync(work: Path = WORK, course: Path = COURSE) -> list[str]:
     notes = []
     for page in course.glob("*.md"):  # the contents page and the cheat sheet: the course's, always
         shutil.copyfile(page, work / page.name)
+    if (course / "services").is_dir():  # the example services' source, which notebooks link to (read-only)
+        shutil.copytree(course / "services", work / "services", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     for source in sorted(course.glob("[0-9][0-9]-*.ipynb")):
         copy, new = work / source.name, _digest(source)
         if not copy.exists() or _digest(copy) == ledger.get(source.name):

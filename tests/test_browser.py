@@ -39,11 +39,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 LAB_START, KERNEL_START, RUN_ALL, STEP = 90, 90, 150, 30  # seconds: the longest each wait may take
 VIEWPORT = {"width": 1280, "height": 900}
 VERDICT = re.compile(r"(\d\d\.[\w-]+): (not attempted|correct|wrong)")
-# Links known to be broken, with the reason: the test xfails while only these fail (and fails on any other).
-KNOWN_BROKEN = {  # a pattern of the link's target -> why
-    r"services(/.*)?": "make lab's work folder (my-work/) has no services/: links to the example services' "
-                       "source answer 404 in JupyterLab",
-}
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -285,10 +280,4 @@ def test_run_all_in_jupyterlab(stem, lab, page):
     assert seen["pngs"] >= want.plots, f"{stem} plots but showed no image; {where}"
     assert len(seen["mermaid"]) == want.mermaid and all(seen["mermaid"]), \
         f"{stem}: {sum(seen['mermaid'])} of {want.mermaid} Mermaid diagrams rendered; {where}"
-    def known(target: str) -> str | None:
-        return next((why for pattern, why in KNOWN_BROKEN.items() if re.fullmatch(pattern, target)), None)
-
-    unexpected = [(target, status) for target, status in broken if not known(target)]
-    assert not unexpected, f"{stem}: links that do not answer 200 in JupyterLab: {unexpected}; {where}"
-    if broken:
-        pytest.xfail(f"{sorted({t for t, _ in broken})}: " + "; ".join(sorted({known(t) for t, _ in broken})))
+    assert not broken, f"{stem}: links that do not answer 200 in JupyterLab: {broken}; {where}"

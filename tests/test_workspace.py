@@ -27,7 +27,10 @@ def save_with_work(path):
 
 def test_copies_follow_the_course_until_the_learner_changes_one(tmp_path):
     course, work = course_copy(tmp_path), tmp_path / "my-work"
+    (course / "services").mkdir()
+    (course / "services" / "worker.py").write_text("print('READY')\n")
     assert workspace.sync(work, course) == []
+    assert (work / "services" / "worker.py").exists()  # notebooks link to the services' source
     assert sorted(p.name for p in work.glob("*.ipynb")) == ["00-start-here.ipynb", "01-publish-subscribe.ipynb"]
     save_with_work(work / "00-start-here.ipynb")
     for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb"):  # the course changes both
