@@ -85,6 +85,8 @@ def find_server(
                 f"No NATS server answers at {workshop.redact(url)} (from {source}): {e}.\n"
                 f"Check the URL, or unset NATS_URL to use the course's own server. {HOW_TO_START}"
             ) from None
+        if info.get("auth_required") and not workshop.user_of(url):  # probe() checks only given credentials
+            raise WrongCredentials(credentials_advice(url, source, "no user in the URL"))
         server = Server(url, monitor_url or _guess_monitor_url(url), source, info)
         account = workshop.account_of(url)
         if account:  # a workshop: this learner's own account, not the whole room
@@ -195,10 +197,10 @@ def up(started_by: str = "make up", timeout: float = 10.0) -> Server:
 def _local_server() -> Server:
     try:
         info = probe(local.DEFAULT_URL, timeout=1.0)
-    except NotAuthorized as e:  # a workshop server on this machine's 4222
-        raise WrongCredentials(credentials_advice(local.DEFAULT_URL, "the course's default address", str(e))) from None
     except OSError:
         raise ServerNotFound(f"No NATS server is running on {local.DEFAULT_URL}. {HOW_TO_START}") from None
+    if info.get("auth_required"):  # a workshop server on this machine's 4222, and no user given
+        raise WrongCredentials(credentials_advice(local.DEFAULT_URL, "the course's default address", "no user"))
     ours = local.running_here()
     source = f"already running on {local.DEFAULT_URL}" + (f" (started by {ours['started_by']})" if ours else "")
     return Server(local.DEFAULT_URL, os.environ.get("NATS_MONITOR_URL", local.DEFAULT_MONITOR_URL), source, info)

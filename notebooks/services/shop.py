@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
-import threading
 from collections.abc import Awaitable, Callable
 
 import nats
 
 from helpers import nats_py_fixes
+from helpers.services import until_stopped
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -41,35 +39,6 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def stop_requested() -> asyncio.Event:
-    """Set on SIGTERM or SIGINT (where the platform has signal handlers) or on a `stop` line on stdin."""
-    loop, stop = asyncio.get_running_loop(), asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no signal handlers
-            loop.add_signal_handler(sig, stop.set)
-
-    def read_stdin() -> None:  # an end of stdin without `stop` (e.g. /dev/null) changes nothing
-        received = b""
-        while b"stop" not in received.split():
-            try:
-                chunk = os.read(0, 1024)
-            except OSError:
-                return
-            if not chunk:
-                return
-            received += chunk
-        with contextlib.suppress(RuntimeError):  # the loop has closed: the service has ended anyway
-            loop.call_soon_threadsafe(stop.set)
-
-    threading.Thread(target=read_stdin, daemon=True).start()
-    return stop
-
-
-async def _until_stopped(lifetime: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop_requested().wait(), lifetime)
-
-
 async def _run_http(args, http_routes) -> None:
     from aiohttp import web
 
@@ -80,7 +49,7 @@ async def _run_http(args, http_routes) -> None:
     await web.TCPSite(runner, "127.0.0.1", args.port).start()
     print("READY", flush=True)
     print("http://{}:{}".format(*runner.addresses[0]), flush=True)  # the base URL: the first line after READY
-    await _until_stopped(args.lifetime)
+    await until_stopped(args.lifetime)
     await runner.cleanup()  # app.on_cleanup closes the service's own HTTP client, if it has one
 
 
@@ -97,7 +66,7 @@ async def _run_nats(args, name: str, nats_service) -> None:
     await nc.request(inbox, b"ready?", timeout=10)  # our own answer: the server has every SUB sent before it
     print("READY", flush=True)
     task = asyncio.create_task(loop()) if loop else None
-    await _until_stopped(args.lifetime)
+    await until_stopped(args.lifetime)
     if task:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
