@@ -7,8 +7,12 @@ BIN := $(VENV)/bin
 # Stamps: requirements.txt is what `make lab` needs; requirements-dev.txt adds tests and tools.
 COURSE := $(VENV)/.installed
 DEV := $(VENV)/.installed-dev
-# uv installs the same pins about ten times faster; pip is the fallback.
-INSTALL := $(if $(shell command -v uv 2>/dev/null),uv pip install --quiet --python $(BIN)/python,$(BIN)/python -m pip install --quiet --disable-pip-version-check)
+# uv installs the same pins about ten times faster than pip: the one on PATH, else one pip puts in .venv;
+# pip itself is the fallback (offline, say).
+UV_PIN := uv==0.13.9
+INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --python $(BIN)/python "$$@"; \
+	elif [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python "$$@"; \
+	else $(BIN)/python -m pip install -q --disable-pip-version-check "$$@"; fi' install
 
 .PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav lint format up down status \
 	clean workshop workshop-status workshop-board workshop-reset workshop-down wheelhouse
@@ -24,6 +28,7 @@ install-dev: $(DEV)  ## ... plus the tests' and developers' tools
 $(COURSE): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.12 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	command -v uv >/dev/null || test -x $(BIN)/uv || $(BIN)/python -m pip install -q --disable-pip-version-check $(UV_PIN) || true
 	$(INSTALL) -r requirements.txt
 	$(INSTALL) --no-deps -e .
 	touch $@
