@@ -8,10 +8,11 @@ BIN := $(VENV)/bin
 COURSE := $(VENV)/.installed
 DEV := $(VENV)/.installed-dev
 # uv installs the same pins about ten times faster than pip: the one on PATH, else one pip puts in .venv;
-# pip itself is the fallback (offline, say).
+# pip itself is the fallback (offline, say). --compile-bytecode, as pip does: with PYTHONDONTWRITEBYTECODE set,
+# nothing would ever be compiled and every kernel would start twice as slowly.
 UV_PIN := uv==0.13.9
-INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --python $(BIN)/python "$$@"; \
-	elif [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --python $(BIN)/python "$$@"; \
+INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --compile-bytecode --python $(BIN)/python "$$@"; \
+	elif [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python "$$@"; \
 	else $(BIN)/python -m pip install -q --disable-pip-version-check "$$@"; fi' install
 
 .PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav lint format up down status \
