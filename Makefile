@@ -44,8 +44,8 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest
 
-test-learner: install-dev  ## every notebook as a learner uses it: set-up, then any section, every cell twice
-	$(BIN)/python -m pytest -m learner tests/test_learner_path.py
+test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice; notebooks in any order
+	$(BIN)/python -m pytest -m learner
 
 test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook, screenshots in test-output/
 	$(BIN)/python -m pytest -m browser tests/test_browser.py
