@@ -59,7 +59,8 @@ test-workshop: install-dev  ## slow: three learners run every notebook at once o
 
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not notebook" -p no:cacheprovider
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker" -p no:cacheprovider
 
 nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m helpers.navigation
@@ -67,6 +68,9 @@ nav: install  ## regenerate every notebook's navigation lines, the README conten
 
 lint: install-dev  ## ruff
 	$(BIN)/ruff check .
+
+format: install-dev  ## ruff format (code files; notebooks are left as laid out)
+	$(BIN)/ruff format .
 
 up: install  ## start the course's server (idempotent)
 	$(BIN)/python -m helpers up

@@ -20,8 +20,10 @@ def lab(jupyter_args: list[str], root: Path) -> int:
     # NATS_URL wins (and fails fast if wrong); else `up` reuses or starts a server.
     found = srv.find_server() if os.environ.get("NATS_URL") else srv.up(started_by="make lab")
     started_here = found.source.startswith("embedded")
-    print(f"NATS server: {found.url} ({found.source}), version {found.version}, "
-          f"JetStream {'on' if found.jetstream else 'OFF'}")
+    print(
+        f"NATS server: {found.url} ({found.source}), version {found.version}, "
+        f"JetStream {'on' if found.jetstream else 'OFF'}"
+    )
     if root != workspace.COURSE:
         for note in workspace.sync(root):
             print(note)
@@ -48,10 +50,17 @@ def main(argv=None) -> int:
         return workshop.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "lab"])
-    parser.add_argument("--workdir", type=Path, default=workspace.WORK,
-                        help="lab: the folder of your own copies of the notebooks (default: my-work/)")
-    parser.add_argument("--course", action="store_true",
-                        help="lab: open notebooks/ itself (for maintainers: edits there are the course's)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=workspace.WORK,
+        help="lab: the folder of your own copies of the notebooks (default: my-work/)",
+    )
+    parser.add_argument(
+        "--course",
+        action="store_true",
+        help="lab: open notebooks/ itself (for maintainers: edits there are the course's)",
+    )
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "up":

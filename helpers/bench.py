@@ -73,5 +73,8 @@ def claims_table(rows: Sequence[Mapping]):
         kind = "holds only when" if verdict.startswith("holds only when") else verdict
         return f"background-color: {VERDICT_COLOURS[kind]}" if kind in VERDICT_COLOURS else ""
 
-    return (table.style.map(colour, subset=["verdict"])
-            .set_properties(**{"text-align": "left", "white-space": "normal"}).hide(axis="index"))
+    return (
+        table.style.map(colour, subset=["verdict"])
+        .set_properties(**{"text-align": "left", "white-space": "normal"})
+        .hide(axis="index")
+    )

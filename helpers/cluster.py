@@ -49,9 +49,12 @@ class Cluster:
     def __init__(self, names=NAMES):
         self.route_ports = {name: free_port() for name in names}
         routes = ",".join(f"nats-route://127.0.0.1:{port}" for port in self.route_ports.values())
-        self.nodes = {name: EmbeddedServer(config=config_file(name),
-                                           args=["--cluster", f"nats://127.0.0.1:{port}", "--routes", routes])
-                      for name, port in self.route_ports.items()}
+        self.nodes = {
+            name: EmbeddedServer(
+                config=config_file(name), args=["--cluster", f"nats://127.0.0.1:{port}", "--routes", routes]
+            )
+            for name, port in self.route_ports.items()
+        }
         atexit.register(self._remove_data)  # runs after the processes' own stop_at_exit handlers
 
     # -- addresses --------------------------------------------------------------------------------
@@ -177,9 +180,17 @@ class Cluster:
     # -- what the nodes say -----------------------------------------------------------------------
 
     def table(self) -> pd.DataFrame:
-        rows = [{"node": name, "client URL": node.url, "route port": self.route_ports[name],
-                 "monitoring": node.monitor_url, "pid": node.pid,
-                 "running": name in self.running()} for name, node in self.nodes.items()]
+        rows = [
+            {
+                "node": name,
+                "client URL": node.url,
+                "route port": self.route_ports[name],
+                "monitoring": node.monitor_url,
+                "pid": node.pid,
+                "running": name in self.running(),
+            }
+            for name, node in self.nodes.items()
+        ]
         return pd.DataFrame(rows).set_index("node")
 
     def routes(self) -> pd.DataFrame:
@@ -201,8 +212,12 @@ class Cluster:
                 for detail in account.get("stream_detail", []):
                     if detail["name"] == stream:
                         state = detail["state"]
-                        view |= {"messages": state["messages"], "first_seq": state["first_seq"],
-                                 "last_seq": state["last_seq"], "leader": (detail.get("cluster") or {}).get("leader")}
+                        view |= {
+                            "messages": state["messages"],
+                            "first_seq": state["first_seq"],
+                            "last_seq": state["last_seq"],
+                            "leader": (detail.get("cluster") or {}).get("leader"),
+                        }
             rows.append(view)
         return pd.DataFrame(rows).set_index("node")
 
@@ -223,8 +238,9 @@ class Cluster:
             if all(view.get(key) == value for key, value in expected.items()):
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{name} did not catch up on {stream} within {timeout} s: {view}, "
-                                   f"expected {expected}")
+                raise TimeoutError(
+                    f"{name} did not catch up on {stream} within {timeout} s: {view}, expected {expected}"
+                )
             time.sleep(0.02)  # between polls of a deadline-bounded wait
 
     # -- stopping ---------------------------------------------------------------------------------
@@ -256,5 +272,8 @@ def cluster_processes() -> list[str]:
     """`pid command` of every nats-server process running one of config/cluster's node files (any
     Cluster started from this checkout), from `ps`: what a test checks is gone after a notebook run."""
     out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
-    return [line.strip() for line in out.splitlines()
-            if "nats-server" in line and str(CONFIG_DIR) in line and "--config" in line]
+    return [
+        line.strip()
+        for line in out.splitlines()
+        if "nats-server" in line and str(CONFIG_DIR) in line and "--config" in line
+    ]

@@ -44,8 +44,10 @@ def start(started_by: str, timeout: float = 10.0) -> EmbeddedServer:
     try:
         server.start(timeout)
     except (RuntimeError, TimeoutError) as e:
-        raise PortsTaken(f"Could not start the embedded nats-server on ports {port} and {http_port}. "
-                         f"Is another program using them?\n{e}") from None
+        raise PortsTaken(
+            f"Could not start the embedded nats-server on ports {port} and {http_port}. "
+            f"Is another program using them?\n{e}"
+        ) from None
     state = {"pid": server.pid, "url": server.url, "monitor_url": server.monitor_url, "started_by": started_by}
     STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
     STATE_FILE.write_text(json.dumps(state))

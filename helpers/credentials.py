@@ -21,10 +21,21 @@ from pathlib import Path
 
 import nkeys
 
-PREFIXES = {"operator": nkeys.PREFIX_BYTE_OPERATOR, "account": nkeys.PREFIX_BYTE_ACCOUNT,
-            "user": nkeys.PREFIX_BYTE_USER}
-NO_LIMITS = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1, "wildcards": True,
-             "conn": -1, "leaf": -1}
+PREFIXES = {
+    "operator": nkeys.PREFIX_BYTE_OPERATOR,
+    "account": nkeys.PREFIX_BYTE_ACCOUNT,
+    "user": nkeys.PREFIX_BYTE_USER,
+}
+NO_LIMITS = {
+    "subs": -1,
+    "data": -1,
+    "payload": -1,
+    "imports": -1,
+    "exports": -1,
+    "wildcards": True,
+    "conn": -1,
+    "leaf": -1,
+}
 
 
 def new_key(kind: str) -> nkeys.KeyPair:
@@ -42,8 +53,14 @@ def _b64(data: bytes) -> str:
 
 def encode(subject: nkeys.KeyPair, name: str, nats: dict, issuer: nkeys.KeyPair) -> str:
     """A JWT about `subject`, signed by `issuer`."""
-    claims = {"jti": "", "iat": int(time.time()), "iss": public(issuer), "name": name, "sub": public(subject),
-              "nats": {**nats, "version": 2}}
+    claims = {
+        "jti": "",
+        "iat": int(time.time()),
+        "iss": public(issuer),
+        "name": name,
+        "sub": public(subject),
+        "nats": {**nats, "version": 2},
+    }
     digest = hashlib.new("sha512_256", json.dumps(claims, sort_keys=True).encode()).digest()
     claims["jti"] = base64.b32encode(digest).decode().rstrip("=")  # a unique id, as nsc makes it
     signed = f"{_b64(json.dumps({'typ': 'JWT', 'alg': 'ed25519-nkey'}).encode())}.{_b64(json.dumps(claims).encode())}"
@@ -66,19 +83,27 @@ def account_jwt(account: nkeys.KeyPair, operator: nkeys.KeyPair, name: str) -> s
 
 def user_jwt(user: nkeys.KeyPair, account: nkeys.KeyPair, name: str, *, publish=None, subscribe=None) -> str:
     """A user of `account`; `publish` and `subscribe` are allow lists (None: everything)."""
-    nats = {"type": "user", "subs": -1, "data": -1, "payload": -1,
-            "pub": {"allow": publish} if publish else {}, "sub": {"allow": subscribe} if subscribe else {}}
+    nats = {
+        "type": "user",
+        "subs": -1,
+        "data": -1,
+        "payload": -1,
+        "pub": {"allow": publish} if publish else {},
+        "sub": {"allow": subscribe} if subscribe else {},
+    }
     return encode(user, name, nats, account)
 
 
 def write_creds(path, jwt: str, user: nkeys.KeyPair) -> Path:
     """A creds file, the format `nsc` writes and nats-py's user_credentials= reads; readable by you only."""
     path = Path(path)
-    path.write_text(f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
-                    "************************* IMPORTANT *************************\n"
-                    "NKEY Seed printed below can be used to sign and prove identity.\n"
-                    "NKEYs are sensitive and should be treated as secrets.\n\n"
-                    f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n------END USER NKEY SEED------\n")
+    path.write_text(
+        f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
+        "************************* IMPORTANT *************************\n"
+        "NKEY Seed printed below can be used to sign and prove identity.\n"
+        "NKEYs are sensitive and should be treated as secrets.\n\n"
+        f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n------END USER NKEY SEED------\n"
+    )
     path.chmod(0o600)
     return path
 
@@ -87,6 +112,8 @@ def server_config(path, operator: str, accounts: list[str]) -> Path:
     """A server config that trusts the operator JWT and preloads the account JWTs (a memory resolver)."""
     preload = "\n".join(f'  {claims(jwt)["sub"]}: "{jwt}"' for jwt in accounts)
     path = Path(path)
-    path.write_text(f'operator: "{operator}"\nsystem_account: {claims(operator)["nats"]["system_account"]}\n'
-                    f"resolver: MEMORY\nresolver_preload: {{\n{preload}\n}}\n")
+    path.write_text(
+        f'operator: "{operator}"\nsystem_account: {claims(operator)["nats"]["system_account"]}\n'
+        f"resolver: MEMORY\nresolver_preload: {{\n{preload}\n}}\n"
+    )
     return path

@@ -78,17 +78,37 @@ class EmbeddedServer:
         return self.process.pid if self.process else None
 
     def command(self) -> list[str]:
-        return [binary(), "--config", str(self.config), "--addr", "127.0.0.1", "--port", str(self.port),
-                "--http_port", str(self.http_port), "--store_dir", str(self.store_dir), *self.args]
+        return [
+            binary(),
+            "--config",
+            str(self.config),
+            "--addr",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--http_port",
+            str(self.http_port),
+            "--store_dir",
+            str(self.store_dir),
+            *self.args,
+        ]
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        detach = {"start_new_session": True} if os.name != "nt" else {
-            "creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}
+        detach = (
+            {"start_new_session": True}
+            if os.name != "nt"
+            else {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS}
+        )
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                                            stderr=subprocess.STDOUT, **(detach if self.detach else {}))
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **(detach if self.detach else {}),
+            )
         if not self.detach:  # a detached server (`make up`) outlives us on purpose
             stop_at_exit(self.process)
         self.wait_ready(timeout)

@@ -50,8 +50,9 @@ def summary(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES
     return table
 
 
-def histograms(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES, bins: int = 60,
-               title: str | None = None):
+def histograms(
+    runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES, bins: int = 60, title: str | None = None
+):
     """Side-by-side histograms on one logarithmic µs axis, so that the typical call and the slow tail
     both show; a vertical line per percentile."""
     import matplotlib.pyplot as plt
@@ -67,8 +68,9 @@ def histograms(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTI
         ax = axes[0][i]
         ax.hist(d, bins=edges, color=colours[i % len(colours)], alpha=0.8, label=f"{len(d)} calls")
         for j, (label, value) in enumerate(percentiles(d / 1e6, qs).items()):
-            ax.axvline(value, color="black", linestyle=styles[j % len(styles)], linewidth=1,
-                       label=f"{label} {value:.0f} µs")
+            ax.axvline(
+                value, color="black", linestyle=styles[j % len(styles)], linewidth=1, label=f"{label} {value:.0f} µs"
+            )
         ax.set_xscale("log")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("latency (µs, log scale)")
@@ -89,12 +91,18 @@ def cdf(runs: Mapping[str, Sequence[float]], qs: Sequence[float] = QUANTILES, ti
     fig, ax = plt.subplots(figsize=(8, 4))
     for name, s in runs.items():
         d = np.sort(np.asarray(s) * 1e6)
-        ax.step(d, np.arange(1, len(d) + 1) / len(d), where="post",
-                label=f"{name}: p50 {np.percentile(d, 50):.0f} µs")
+        ax.step(d, np.arange(1, len(d) + 1) / len(d), where="post", label=f"{name}: p50 {np.percentile(d, 50):.0f} µs")
     for q in qs:
         ax.axhline(q / 100, color="grey", linestyle=":", linewidth=0.8)
-        ax.annotate(f"p{q:g}", (0.005, q / 100), xycoords=("axes fraction", "data"), fontsize=8, va="top",
-                    ha="left", color="grey")
+        ax.annotate(
+            f"p{q:g}",
+            (0.005, q / 100),
+            xycoords=("axes fraction", "data"),
+            fontsize=8,
+            va="top",
+            ha="left",
+            color="grey",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("latency (µs, log scale)")
     ax.set_ylabel("share of calls at most this slow")

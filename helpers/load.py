@@ -37,8 +37,14 @@ OUTCOMES = ("placed", "failed", "timed out", "rejected")
 COLOURS = {"A": "#c44e52", "B": "#4c72b0"}
 
 
-async def drive(place: Callable[[str], Awaitable], phases: Sequence[tuple[str, float, float]], *,
-                concurrency: int, timeout: float, prefix: str) -> pd.DataFrame:
+async def drive(
+    place: Callable[[str], Awaitable],
+    phases: Sequence[tuple[str, float, float]],
+    *,
+    concurrency: int,
+    timeout: float,
+    prefix: str,
+) -> pd.DataFrame:
     """Call `place(order_id)` at each phase's rate (orders/s) for its duration (s), one phase after another.
 
     Returns one row per order: order id, phase, `due` (seconds from the start), `seconds` (from due to
@@ -78,7 +84,8 @@ async def drive(place: Callable[[str], Awaitable], phases: Sequence[tuple[str, f
     if tasks:
         await asyncio.wait(set(tasks))  # each ends by its own timeout
     return pd.DataFrame(rows, columns=["order", "phase", "due", "seconds", "outcome", "error"]).sort_values(
-        "due", ignore_index=True)
+        "due", ignore_index=True
+    )
 
 
 async def until_idle(session, url: str, field: str, poll: float = 0.05) -> None:
@@ -105,11 +112,17 @@ def phase_table(results: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         for phase, part in df.groupby("phase", sort=False):
             waited = part.loc[part["outcome"] != "rejected", "seconds"]
             counts = part["outcome"].value_counts()
-            rows.append({"version": version, "phase": phase, "orders": len(part),
-                         **{o: int(counts.get(o, 0)) for o in OUTCOMES},
-                         "errors %": round(100 * (1 - counts.get("placed", 0) / len(part)), 1),
-                         "p50 ms": ms(waited, 50) if len(waited) else np.nan,
-                         "p90 ms": ms(waited, 90) if len(waited) else np.nan})
+            rows.append(
+                {
+                    "version": version,
+                    "phase": phase,
+                    "orders": len(part),
+                    **{o: int(counts.get(o, 0)) for o in OUTCOMES},
+                    "errors %": round(100 * (1 - counts.get("placed", 0) / len(part)), 1),
+                    "p50 ms": ms(waited, 50) if len(waited) else np.nan,
+                    "p90 ms": ms(waited, 90) if len(waited) else np.nan,
+                }
+            )
     return pd.DataFrame(rows).set_index(["version", "phase"])
 
 
@@ -131,8 +144,15 @@ def over_time(results: Mapping[str, pd.DataFrame], bin_seconds: float = 0.5, tit
     for phase, part in df.groupby("phase", sort=False):
         for ax in (top, bottom):
             ax.axvline(part["due"].min(), color="grey", lw=0.8, ls=":")
-        top.annotate(phase, (part["due"].min(), 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                     textcoords="offset points", fontsize=8, color="grey")
+        top.annotate(
+            phase,
+            (part["due"].min(), 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="grey",
+        )
     top.set_yscale("log")
     top.set_ylabel("waited (ms, log scale)")
     top.legend(fontsize=8, ncol=2, loc="upper left", bbox_to_anchor=(0, 0.92))

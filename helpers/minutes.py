@@ -18,8 +18,10 @@ import re
 WORDS_PER_MINUTE = 180
 MINUTES_PER_CODE_CELL = 1
 MINUTES_PER_EXERCISE = 6
-RULE = (f"reading at {WORDS_PER_MINUTE} words a minute, {MINUTES_PER_CODE_CELL} minute per code cell to read, run "
-        f"and look at, {MINUTES_PER_EXERCISE} minutes per exercise; core and deep dives each rounded up to 5.")
+RULE = (
+    f"reading at {WORDS_PER_MINUTE} words a minute, {MINUTES_PER_CODE_CELL} minute per code cell to read, run "
+    f"and look at, {MINUTES_PER_EXERCISE} minutes per exercise; core and deep dives each rounded up to 5."
+)
 FENCE = re.compile(r"```.*?```", re.S)
 
 

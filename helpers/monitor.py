@@ -50,15 +50,19 @@ def monitor_get(monitor_url: str, path: str, timeout: float = 2.0) -> dict:
 def _get(monitor_url: str | None, path: str) -> dict:
     """monitor_get for the tables: an unreachable monitoring port is said, not raised."""
     if not monitor_url:
-        print("This server's monitoring URL is unknown: set NATS_MONITOR_URL (or the notebook's monitor_url) "
-              "to see its tables. The notebook carries on without them.")
+        print(
+            "This server's monitoring URL is unknown: set NATS_MONITOR_URL (or the notebook's monitor_url) "
+            "to see its tables. The notebook carries on without them."
+        )
         return {}
     try:
         return monitor_get(monitor_url, path)
     except OSError as e:
-        print(f"The monitoring port at {_split(monitor_url)[0]} does not answer ({getattr(e, 'reason', e)}): "
-              "this server does not expose monitoring to you (in a workshop, the instructor may have kept it "
-              "private). The table stays empty; the rest of the notebook works without it.")
+        print(
+            f"The monitoring port at {_split(monitor_url)[0]} does not answer ({getattr(e, 'reason', e)}): "
+            "this server does not expose monitoring to you (in a workshop, the instructor may have kept it "
+            "private). The table stays empty; the rest of the notebook works without it."
+        )
         return {}
 
 
@@ -66,8 +70,22 @@ def healthz(monitor_url: str, js_enabled_only: bool = False) -> dict:
     return _get(monitor_url, "/healthz" + ("?js-enabled-only=true" if js_enabled_only else ""))
 
 
-def varz(monitor_url: str, keys=("server_name", "version", "uptime", "connections", "total_connections",
-                                 "in_msgs", "out_msgs", "in_bytes", "out_bytes", "max_payload", "mem")) -> pd.Series:
+def varz(
+    monitor_url: str,
+    keys=(
+        "server_name",
+        "version",
+        "uptime",
+        "connections",
+        "total_connections",
+        "in_msgs",
+        "out_msgs",
+        "in_bytes",
+        "out_bytes",
+        "max_payload",
+        "mem",
+    ),
+) -> pd.Series:
     """A selection of /varz (the whole document is large: pass keys=None for all of it)."""
     data = _get(monitor_url, "/varz")
     return pd.Series(data if keys is None else {k: data.get(k) for k in keys}, name="varz")
@@ -76,8 +94,19 @@ def varz(monitor_url: str, keys=("server_name", "version", "uptime", "connection
 def connz(monitor_url: str, subs: bool = False) -> pd.DataFrame:
     """One row per client connection; `name` is the connection name clients set."""
     data = _get(monitor_url, "/connz" + ("?subs=1" if subs else ""))
-    columns = ["cid", "name", "lang", "version", "ip", "port", "subscriptions", "in_msgs", "out_msgs",
-               "pending_bytes", "uptime"] + (["subscriptions_list"] if subs else [])
+    columns = [
+        "cid",
+        "name",
+        "lang",
+        "version",
+        "ip",
+        "port",
+        "subscriptions",
+        "in_msgs",
+        "out_msgs",
+        "pending_bytes",
+        "uptime",
+    ] + (["subscriptions_list"] if subs else [])
     return pd.DataFrame(data.get("connections", []), columns=columns)
 
 
@@ -100,9 +129,12 @@ def jsz(monitor_url: str) -> pd.Series:
     if monitor_url and account(monitor_url):  # one account's share, not the server's totals
         details = (_get(monitor_url, "/jsz?streams=true").get("account_details") or [{}])[0]
         streams = [s.get("state", {}) for s in details.get("stream_detail") or []]
-        data = {"streams": len(streams), "consumers": sum(s.get("consumer_count", 0) for s in streams),
-                "messages": sum(s.get("messages", 0) for s in streams),
-                "bytes": sum(s.get("bytes", 0) for s in streams)} | {k: details.get(k) for k in keys[4:]}
+        data = {
+            "streams": len(streams),
+            "consumers": sum(s.get("consumer_count", 0) for s in streams),
+            "messages": sum(s.get("messages", 0) for s in streams),
+            "bytes": sum(s.get("bytes", 0) for s in streams),
+        } | {k: details.get(k) for k in keys[4:]}
     else:
         data = _get(monitor_url, "/jsz")
     return pd.Series({k: data.get(k) for k in keys}, name="jsz")

@@ -126,8 +126,9 @@ class _RecordingServer:
         return f"nats://{host}:{port}"
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b'INFO {"server_id":"recorder","version":"2.15.1","max_payload":1048576,"proto":1,'
-                     b'"headers":true}\r\n')
+        writer.write(
+            b'INFO {"server_id":"recorder","version":"2.15.1","max_payload":1048576,"proto":1,"headers":true}\r\n'
+        )
         try:
             while line := await reader.readline():
                 op = line.split(b" ", 1)[0].strip().upper().decode()

@@ -27,8 +27,9 @@ def probe(url: str, timeout: float = 2.0) -> dict:
                 reader = s.makefile("rb")
                 line = reader.readline(64 * 1024)
                 if not line.startswith(b"INFO "):
-                    last_error = OSError(f"{parts.hostname}:{parts.port} answered, but not like a NATS server: "
-                                         f"{line[:60]!r}")
+                    last_error = OSError(
+                        f"{parts.hostname}:{parts.port} answered, but not like a NATS server: {line[:60]!r}"
+                    )
                     continue
                 info = json.loads(line[5:])
                 if info.get("auth_required") and parts.username:  # only a URL that carries credentials
@@ -41,8 +42,14 @@ def probe(url: str, timeout: float = 2.0) -> dict:
 
 def _authenticate(s: socket.socket, reader, parts) -> None:
     """CONNECT with the URL's user and password, then PING: PONG means accepted, -ERR refused."""
-    connect = {"verbose": False, "pedantic": False, "lang": "python", "version": "probe", "protocol": 1,
-               "name": "course-probe"}
+    connect = {
+        "verbose": False,
+        "pedantic": False,
+        "lang": "python",
+        "version": "probe",
+        "protocol": 1,
+        "name": "course-probe",
+    }
     if parts.username:
         connect |= {"user": unquote(parts.username), "pass": unquote(parts.password or "")}
     s.sendall(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")

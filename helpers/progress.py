@@ -54,11 +54,13 @@ async def publish_verdict(server, exercise: str, status: str, *, timeout: float 
         return False
     import nats
 
-    body = json.dumps({"learner": learner, "exercise": exercise, "status": status,
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode()
+    body = json.dumps(
+        {"learner": learner, "exercise": exercise, "status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    ).encode()
     try:
-        nc = await nats.connect(url, name=f"{learner}.progress", connect_timeout=timeout, allow_reconnect=False,
-                                max_reconnect_attempts=0)
+        nc = await nats.connect(
+            url, name=f"{learner}.progress", connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0
+        )
     except Exception:  # noqa: BLE001 - the board must never break a learner's notebook
         return False
     try:
@@ -92,11 +94,13 @@ def table(verdicts, learners=()):
         rows.setdefault(learner, {})[exercise] = ICONS.get(v["status"], v["status"])
         last[learner] = v
     frame = pd.DataFrame.from_dict(rows, orient="index").sort_index(axis=0).sort_index(axis=1).fillna("")
-    summary = pd.DataFrame({
-        "at": {name: last[name]["exercise"] if name in last else "" for name in frame.index},
-        "last verdict at": {name: last[name]["time"][11:19] if name in last else "" for name in frame.index},
-        "correct": {name: int((frame.loc[name] == ICONS["correct"]).sum()) for name in frame.index},
-    })
+    summary = pd.DataFrame(
+        {
+            "at": {name: last[name]["exercise"] if name in last else "" for name in frame.index},
+            "last verdict at": {name: last[name]["time"][11:19] if name in last else "" for name in frame.index},
+            "correct": {name: int((frame.loc[name] == ICONS["correct"]).sum()) for name in frame.index},
+        }
+    )
     return pd.concat([summary, frame], axis=1).rename_axis("learner")
 
 

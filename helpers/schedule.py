@@ -81,8 +81,13 @@ def plan(start: int, end: int, lunch: bool) -> tuple[list[tuple[int, int, str]],
         if now + length + WRAP_UP > end:
             left = [f"{n.label} ({n.time})" for n in course[i:]]
             break
-        rows.append((now, length, f"[{nb.label}](../notebooks/{nb.path.name}) (core {nb.core} min + "
-                                  f"{ROOM_MINUTES} for the room)"))
+        rows.append(
+            (
+                now,
+                length,
+                f"[{nb.label}](../notebooks/{nb.path.name}) (core {nb.core} min + {ROOM_MINUTES} for the room)",
+            )
+        )
         now, worked = now + length, worked + length
     rows.append((now, WRAP_UP, "Wrap-up: the progress board, questions, what to read next"))
     return rows, left
@@ -95,8 +100,7 @@ def render() -> str:
         parts += ["", f"### {title}", "", "| Time | Minutes | What |", "|---|---|---|"]
         parts += [f"| {clock(at)} | {minutes} | {what} |" for at, minutes, what in rows]
         parts.append("")
-        parts.append("Take-home (does not fit): " + "; ".join(left) + "." if left else
-                     "Every notebook fits.")
+        parts.append("Take-home (does not fit): " + "; ".join(left) + "." if left else "Every notebook fits.")
     parts += ["", END]
     return "\n".join(parts)
 

@@ -119,13 +119,17 @@ def credentials_advice(url: str, source: str, refusal: str) -> str:
     """Why the server refused this URL, and what to do about it (the password itself is never shown)."""
     user, where = workshop.user_of(url), workshop.redact(url)
     if not user:
-        return (f"The NATS server at {where} (from {source}) requires a user and password ({refusal}): this is a "
-                "workshop server. Use the URL on your slip of the workshop sheet, nats://learnerNN:PASSWORD@host:port, "
-                "in NATS_URL or in the notebook's `nats_url` parameter.")
-    return (f"The NATS server at {where} (from {source}) refused the password for {user} ({refusal}). Copy your "
-            "URL again from your slip of the workshop sheet, exactly (no space, no missing character). If the "
-            "instructor has started a new group (`make workshop-reset`), every password changed: ask for your new "
-            "slip.")
+        return (
+            f"The NATS server at {where} (from {source}) requires a user and password ({refusal}): this is a "
+            "workshop server. Use the URL on your slip of the workshop sheet, nats://learnerNN:PASSWORD@host:port, "
+            "in NATS_URL or in the notebook's `nats_url` parameter."
+        )
+    return (
+        f"The NATS server at {where} (from {source}) refused the password for {user} ({refusal}). Copy your "
+        "URL again from your slip of the workshop sheet, exactly (no space, no missing character). If the "
+        "instructor has started a new group (`make workshop-reset`), every password changed: ask for your new "
+        "slip."
+    )
 
 
 def advice(error: BaseException, url: str | None = None) -> str | None:
@@ -138,17 +142,22 @@ def advice(error: BaseException, url: str | None = None) -> str | None:
     if not learner:
         return None
     if isinstance(error, nats.errors.NoRespondersError):
-        return (f"No one in your account ({learner}) listens on that subject right now. In the workshop every "
-                "learner has an account of their own: subjects are not shared between learners, so a service "
-                "that another learner runs is out of your reach, and yours out of theirs. Start the responder "
-                "in your own notebook (or its cell above) first.")
+        return (
+            f"No one in your account ({learner}) listens on that subject right now. In the workshop every "
+            "learner has an account of their own: subjects are not shared between learners, so a service "
+            "that another learner runs is out of your reach, and yours out of theirs. Start the responder "
+            "in your own notebook (or its cell above) first."
+        )
     if isinstance(error, nats.js.errors.APIError) and (
-            error.err_code in workshop.LIMIT_ERRORS or "resources" in (error.description or "")):
+        error.err_code in workshop.LIMIT_ERRORS or "resources" in (error.description or "")
+    ):
         limits = ", ".join(f"{k} {v}" for k, v in workshop.LEARNER_LIMITS.items())
-        return (f"Your account ({learner}) has used up one of its JetStream limits ({error.description}; the "
-                f"limits are {limits}). Delete the streams, key-value buckets and object stores you no longer "
-                "need: each notebook's Clean up section does that, so run it (or re-run the notebook to its end). "
-                "If that is not enough, ask the instructor.")
+        return (
+            f"Your account ({learner}) has used up one of its JetStream limits ({error.description}; the "
+            f"limits are {limits}). Delete the streams, key-value buckets and object stores you no longer "
+            "need: each notebook's Clean up section does that, so run it (or re-run the notebook to its end). "
+            "If that is not enough, ask the instructor."
+        )
     if isinstance(error, nats.errors.Error) and "Authorization Violation" in str(error):
         return credentials_advice(url, "this notebook", "Authorization Violation")
     return None
@@ -190,8 +199,7 @@ def up(started_by: str = "make up", timeout: float = 10.0) -> Server:
         server = local.start(started_by, timeout)
     except local.PortsTaken as e:
         raise ServerNotFound(str(e)) from None
-    return Server(server.url, server.monitor_url, f"embedded nats-server (started by {started_by})",
-                  probe(server.url))
+    return Server(server.url, server.monitor_url, f"embedded nats-server (started by {started_by})", probe(server.url))
 
 
 def _local_server() -> Server:
@@ -221,5 +229,7 @@ def status() -> str:
         server = find_server(start=False)
     except ServerNotFound as e:
         return str(e)
-    return (f"URL:        {server.url}\nMonitoring: {server.monitor_url}\nVersion:    {server.version}\n"
-            f"JetStream:  {'on' if server.jetstream else 'OFF'}\nFound via:  {server.source}")
+    return (
+        f"URL:        {server.url}\nMonitoring: {server.monitor_url}\nVersion:    {server.version}\n"
+        f"JetStream:  {'on' if server.jetstream else 'OFF'}\nFound via:  {server.source}"
+    )

@@ -56,16 +56,23 @@ class Service:
         """Start the script and wait (bounded) for its READY line."""
         self.lines, self._ready = [], threading.Event()
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty service never blocks
-        self.process = subprocess.Popen([sys.executable, "-u", str(self.path), *self.args], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", str(self.path), *self.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            text=True,
+        )
         stop_at_exit(self.process)
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         deadline = time.monotonic() + self.ready_timeout
         while not self._ready.wait(0.05):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"{self.path.name} did not print READY within {self.ready_timeout} s "
-                                   f"(exit code {self.process.returncode}):\n{self.errors()[-2000:]}")
+                raise RuntimeError(
+                    f"{self.path.name} did not print READY within {self.ready_timeout} s "
+                    f"(exit code {self.process.returncode}):\n{self.errors()[-2000:]}"
+                )
         return self
 
     def errors(self) -> str:
@@ -121,6 +128,7 @@ class Service:
 
 
 # The service's side: every script in notebooks/services/ waits for its stop request with one of these.
+
 
 def stop_requested() -> asyncio.Event:
     """An event set when this service is asked to stop: a `stop` line on stdin or stdin closed (every

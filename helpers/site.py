@@ -75,15 +75,18 @@ def sources(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
 
 def executed_line(copies: list[nbformat.NotebookNode]) -> str:
     """When and against what these copies were executed: one page's, or the whole course's."""
-    times = sorted(datetime.fromisoformat(c.metadata["papermill"]["end_time"]).strftime("%Y-%m-%d %H:%M UTC")
-                   for c in copies)
+    times = sorted(
+        datetime.fromisoformat(c.metadata["papermill"]["end_time"]).strftime("%Y-%m-%d %H:%M UTC") for c in copies
+    )
     when = times[0] if times[0] == times[-1] else f"between {times[0]} and {times[-1]}"
 
     def versions(key: str) -> str:
         return ", ".join(sorted({str(c.metadata["nats_in_notebooks"][key]) for c in copies}))
 
-    return (f"Executed {when} against nats-server {versions('nats_server')} with nats-py {versions('nats_py')}, "
-            "and checked by the course's tests (make test).")
+    return (
+        f"Executed {when} against nats-server {versions('nats_server')} with nats-py {versions('nats_py')}, "
+        "and checked by the course's tests (make test)."
+    )
 
 
 def documents() -> list[Path]:
@@ -123,7 +126,6 @@ class Links:
             return f"]({self._folder(path, copied).as_posix()})"
         return m.group(0)  # left as it is: the site's tests report a link that does not answer
 
-
     def _folder(self, path: Path, copied: Path) -> Path:
         """A folder of the repository (e.g. notebooks/services/): its files, and a page that lists them."""
         files = sorted(f for f in path.iterdir() if f.is_file() and not f.name.startswith("."))
@@ -132,10 +134,12 @@ class Links:
             shutil.copyfile(f, self.out / copied / f.name)
         items = "".join(f'<li><a href="{html.escape(f.name)}">{html.escape(f.name)}</a></li>' for f in files)
         listing = copied / "index.html"
-        (self.out / listing).write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{copied.as_posix()}"
-                                        f"</title></head><body><h1>{copied.as_posix()}/</h1><ul>{items}</ul>"
-                                        '<p><a href="' + "../" * len(copied.parts) + 'index.html">Contents</a></p>'
-                                        "</body></html>")
+        (self.out / listing).write_text(
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{copied.as_posix()}"
+            f"</title></head><body><h1>{copied.as_posix()}/</h1><ul>{items}</ul>"
+            '<p><a href="' + "../" * len(copied.parts) + 'index.html">Contents</a></p>'
+            "</body></html>"
+        )
         return listing
 
 
@@ -154,10 +158,12 @@ def render(exp: HTMLExporter, nb: nbformat.NotebookNode, title: str, course: dic
 
 def index_notebook(course: list[Notebook], links: Links) -> nbformat.NotebookNode:
     extra = "".join(f"- [{d.read_text().splitlines()[0].lstrip('# ')}]({d.name})\n" for d in documents())
-    text = ("# NATS in Notebooks\n\nLearn NATS from Python, one runnable notebook per idea. Each page below is "
-            "a notebook as the course's tests executed it against a real NATS server: its outputs, plots, "
-            "diagrams and the verdicts of the reference solutions. To run them yourself, clone the "
-            "repository and type `make lab`.\n\n" + table(course, "") + (f"\nAlso:\n\n{extra}" if extra else ""))
+    text = (
+        "# NATS in Notebooks\n\nLearn NATS from Python, one runnable notebook per idea. Each page below is "
+        "a notebook as the course's tests executed it against a real NATS server: its outputs, plots, "
+        "diagrams and the verdicts of the reference solutions. To run them yourself, clone the "
+        "repository and type `make lab`.\n\n" + table(course, "") + (f"\nAlso:\n\n{extra}" if extra else "")
+    )
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(text))])
 
 
@@ -170,9 +176,18 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
     out.mkdir(parents=True)
     links, exp = Links(course, out), exporter()
     pages = [out / "index.html"]
-    pages[0].write_text(render(exp, index_notebook(course, links), "NATS in Notebooks", {
-        "prev": None, "next": {"href": page_name(course[0]), "label": course[0].label},
-        "executed_line": executed_line(executed)}))
+    pages[0].write_text(
+        render(
+            exp,
+            index_notebook(course, links),
+            "NATS in Notebooks",
+            {
+                "prev": None,
+                "next": {"href": page_name(course[0]), "label": course[0].label},
+                "executed_line": executed_line(executed),
+            },
+        )
+    )
     shown = []  # (page, what it must show) for verify()
     for i, (nb, copy) in enumerate(zip(course, executed, strict=True)):
         must = must_show(copy)
@@ -191,8 +206,11 @@ def build(copies: Path = COPIES, out: Path = SITE) -> list[Path]:
     for doc in documents():  # after the notebooks: the pages list stays index, then course order
         page = out / (doc.stem + ".html")
         markdown = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(links(doc.read_text()))])
-        page.write_text(render(exp, markdown, doc.stem, {"prev": None, "next": None,
-                                                         "executed_line": "Not executed: a page to read."}))
+        page.write_text(
+            render(
+                exp, markdown, doc.stem, {"prev": None, "next": None, "executed_line": "Not executed: a page to read."}
+            )
+        )
         pages.append(page)
     problems = [f"{page.name}: {problem}" for page, must in shown for problem in verify(page, must)]
     problems += [f"{page.name}: {problem}" for page in pages for problem in broken_links(page, out)]
@@ -213,9 +231,11 @@ def must_show(executed: nbformat.NotebookNode) -> dict:
     """What the page of an executed copy must show: its plots, its exercise verdicts, its diagrams."""
     outputs = [o for c in executed.cells for o in c.get("outputs", [])]
     records = {k: v for o in outputs for k, v in o.get("data", {}).get(MIME, {}).items()}
-    return {"plots": sum("image/png" in o.get("data", {}) for o in outputs),
-            "verdicts": {k.removeprefix("exercise."): v for k, v in records.items() if k.startswith("exercise.")},
-            "diagrams": sum(c.source.count("```mermaid") for c in executed.cells if c.cell_type == "markdown")}
+    return {
+        "plots": sum("image/png" in o.get("data", {}) for o in outputs),
+        "verdicts": {k.removeprefix("exercise."): v for k, v in records.items() if k.startswith("exercise.")},
+        "diagrams": sum(c.source.count("```mermaid") for c in executed.cells if c.cell_type == "markdown"),
+    }
 
 
 def verify(page: Path, must: dict) -> list[str]:
@@ -235,8 +255,11 @@ def verify(page: Path, must: dict) -> list[str]:
 def broken_links(page: Path, out: Path) -> list[str]:
     """Links to the site's own files that point at nothing."""
     targets = [html.unescape(h).split("#")[0] for h in HREF.findall(page.read_text())]
-    return [f"link to {t}, which is not in the site" for t in targets
-            if t and not re.match(r"[a-z]+:", t) and not (out / t).is_file()]
+    return [
+        f"link to {t}, which is not in the site"
+        for t in targets
+        if t and not re.match(r"[a-z]+:", t) and not (out / t).is_file()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     size = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     for page in pages:
         print(f"{page.stat().st_size / 1e6:6.2f} MB  {page}")
-    print(f"{len(pages)} pages, {size / 1e6:.1f} MB in {args.out}, built in {time.monotonic() - started:.1f} s; "
-          f"open {args.out / 'index.html'}")
+    print(
+        f"{len(pages)} pages, {size / 1e6:.1f} MB in {args.out}, built in {time.monotonic() - started:.1f} s; "
+        f"open {args.out / 'index.html'}"
+    )
     return 0
 
 

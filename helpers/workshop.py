@@ -173,8 +173,11 @@ def render_config(options: Options, secret: dict[str, str]) -> str:
         f"    # Each learner's verdicts arrive as {PROGRESS_SUBJECT}.<learner>: the server, not the learner,",
         "    # says whose they are.",
         "    imports: [",
-        *(f"      {{stream: {{account: {name}, subject: {_quoted(PROGRESS_SUBJECT)}}}, "
-          f"to: {_quoted(f'{PROGRESS_SUBJECT}.{name}')}}}" for name in learners),
+        *(
+            f"      {{stream: {{account: {name}, subject: {_quoted(PROGRESS_SUBJECT)}}}, "
+            f"to: {_quoted(f'{PROGRESS_SUBJECT}.{name}')}}}"
+            for name in learners
+        ),
         "    ]",
         "  }",
     ]
@@ -210,8 +213,10 @@ def generate(options: Options, directory: Path = DIR) -> dict:
     """Write the config, learners.csv and the sheet into `directory`; return the state to keep."""
     secret = passwords(options.learners)
     host = options.url_host()
-    learners = {learner_name(n): url_for(learner_name(n), secret[learner_name(n)], host, options.port)
-                for n in range(1, options.learners + 1)}
+    learners = {
+        learner_name(n): url_for(learner_name(n), secret[learner_name(n)], host, options.port)
+        for n in range(1, options.learners + 1)
+    }
     write_private(directory / CONFIG.name, render_config(options, secret))
     rows = [["learner", "nats_url"], *learners.items()]
     write_private(directory / LEARNERS_CSV.name, "".join(",".join(row) + "\n" for row in rows))
@@ -242,7 +247,8 @@ def render_sheet(learners: dict[str, str], monitor_url: str) -> str:
 <code>make lab</code> (Windows: <code>set NATS_URL=...</code> then <code>python -m helpers lab</code>).
 Or paste the URL into a notebook's <code>nats_url = "..."</code> parameter.</p>
 <p>Your own monitoring view: {html.escape(monitor_url)}/connz?acc={html.escape(name)}</p></div>"""
-        for name, url in learners.items())
+        for name, url in learners.items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Workshop: learners' URLs</title>
 <style>body{{font-family:sans-serif}} .slip{{border-bottom:2px dashed #888;padding:8px 0;break-inside:avoid}}
 pre{{font-size:13px;background:#f4f4f4;padding:6px}} h2{{font-size:16px;margin:4px 0}} p{{margin:4px 0}}</style>
@@ -270,8 +276,15 @@ class WorkshopServer(EmbeddedServer):
 
     def __init__(self, options: Options, directory: Path = DIR, *, detach: bool = True):
         self.host = options.host
-        super().__init__(options.port, options.http_port, directory / STORE.name, config=directory / CONFIG.name,
-                         args=["--addr", options.host], detach=detach, log_file=directory / LOG.name)
+        super().__init__(
+            options.port,
+            options.http_port,
+            directory / STORE.name,
+            config=directory / CONFIG.name,
+            args=["--addr", options.host],
+            detach=detach,
+            log_file=directory / LOG.name,
+        )
 
     @property
     def _local(self) -> str:  # where this machine reaches the server
@@ -328,8 +341,10 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
     passwords, same data, the slips handed out still work. Other options generate a new workshop: new
     passwords and empty accounts."""
     if state := running(directory):
-        raise WorkshopError(f"A workshop server already runs (pid {state['pid']}, "
-                            f"{len(state['learners'])} learners): `make workshop-down` or `make workshop-reset`.")
+        raise WorkshopError(
+            f"A workshop server already runs (pid {state['pid']}, "
+            f"{len(state['learners'])} learners): `make workshop-down` or `make workshop-reset`."
+        )
     if options.compose and (options.port, options.http_port) != (DEFAULT_PORT, DEFAULT_HTTP_PORT):
         raise WorkshopError("With --compose the ports are docker-compose.yml's: 4222 and 8222.")
     state = read_state(directory)
@@ -348,9 +363,11 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
         try:
             server.start(timeout)
         except (RuntimeError, TimeoutError) as e:
-            raise WorkshopError(f"Could not start the workshop server on {options.host}:{options.port} "
-                                f"(monitoring {options.http_port}). Is another server using these ports? "
-                                f"`make down` stops the course's own.\n{e}") from None
+            raise WorkshopError(
+                f"Could not start the workshop server on {options.host}:{options.port} "
+                f"(monitoring {options.http_port}). Is another server using these ports? "
+                f"`make down` stops the course's own.\n{e}"
+            ) from None
         state["pid"] = server.pid
     state |= {"local_url": server.url, "local_monitor_url": server.monitor_url}
     write_private(directory / STATE.name, json.dumps({k: v for k, v in state.items() if k != "resumed"}, indent=2))
@@ -362,15 +379,22 @@ def instructor_url(directory: Path = DIR) -> str:
     """The instructor's URL for the workshop started from this folder (the progress board's default)."""
     state = read_state(directory)
     if not state:
-        raise WorkshopError("No workshop was started from this folder (.workshop/state.json is missing): "
-                            "run `make workshop LEARNERS=N` first, or pass the instructor's URL.")
+        raise WorkshopError(
+            "No workshop was started from this folder (.workshop/state.json is missing): "
+            "run `make workshop LEARNERS=N` first, or pass the instructor's URL."
+        )
     return local_url(state, "instructor")
 
 
 def local_url(state: dict, user: str) -> str:
     """A user's URL with the host this machine reaches the server at (the instructor's own tools)."""
-    url = state["instructor_url"] if user == "instructor" else state["admin_url"] if user == "admin" \
+    url = (
+        state["instructor_url"]
+        if user == "instructor"
+        else state["admin_url"]
+        if user == "admin"
         else state["learners"][user]
+    )
     parts, local = urlsplit(url), urlsplit(state["local_url"])
     return url.replace(f"@{parts.hostname}:{parts.port}", f"@{local.hostname}:{local.port}")
 
@@ -382,8 +406,11 @@ async def create_progress_stream(instructor_url: str) -> None:
 
     nc = await nats.connect(instructor_url, name="workshop-setup", connect_timeout=5, allow_reconnect=False)
     try:
-        await nc.jetstream().add_stream(StreamConfig(
-            name=PROGRESS_STREAM, subjects=[f"{PROGRESS_SUBJECT}.>"], max_age=2 * 24 * 3600, max_bytes=64 * 2**20))
+        await nc.jetstream().add_stream(
+            StreamConfig(
+                name=PROGRESS_STREAM, subjects=[f"{PROGRESS_SUBJECT}.>"], max_age=2 * 24 * 3600, max_bytes=64 * 2**20
+            )
+        )
     finally:
         await nc.close()
 
@@ -399,8 +426,10 @@ def down(directory: Path = DIR) -> str:
         terminate_pid(state["pid"])
     state["pid"] = None
     write_private(directory / STATE.name, json.dumps(state, indent=2))
-    return (f"Stopped the workshop server; the learners' URLs stop working. Its data stays in {directory / 'store'} "
-            "until `make workshop-reset` or the next `make workshop`.")
+    return (
+        f"Stopped the workshop server; the learners' URLs stop working. Its data stays in {directory / 'store'} "
+        "until `make workshop-reset` or the next `make workshop`."
+    )
 
 
 def reset(directory: Path = DIR, *, timeout: float = 20.0) -> dict:
@@ -438,8 +467,12 @@ def status(directory: Path = DIR) -> str:
 
 def where(state: dict) -> str:
     options = Options(**state["options"])
-    resumed = ("Started again as it was (same passwords, same data: the slips handed out still work; "
-               "`make workshop-reset` gives new ones).\n" if state.get("resumed") else "")
+    resumed = (
+        "Started again as it was (same passwords, same data: the slips handed out still work; "
+        "`make workshop-reset` gives new ones).\n"
+        if state.get("resumed")
+        else ""
+    )
     everywhere = options.host in ("0.0.0.0", "::", "")
     listening = "every network interface of this machine" if everywhere else options.host
     return resumed + (
@@ -475,19 +508,28 @@ class WorkshopError(RuntimeError):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers workshop", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers workshop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("up", help="generate accounts and passwords, start the server")
     start.add_argument("--learners", type=int, required=True)
-    start.add_argument("--host", default="0.0.0.0",
-                       help="address to listen on (default 0.0.0.0: every interface; 127.0.0.1: this machine only)")
-    start.add_argument("--public-host", help="host written into the learners' URLs (default: --host, or this "
-                                             "machine's address when --host is 0.0.0.0)")
+    start.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="address to listen on (default 0.0.0.0: every interface; 127.0.0.1: this machine only)",
+    )
+    start.add_argument(
+        "--public-host",
+        help="host written into the learners' URLs (default: --host, or this machine's address when --host is 0.0.0.0)",
+    )
     start.add_argument("--port", type=int, default=DEFAULT_PORT)
     start.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT)
-    start.add_argument("--compose", action="store_true",
-                       help="run the server with docker compose (profile `workshop`) instead of the embedded binary")
+    start.add_argument(
+        "--compose",
+        action="store_true",
+        help="run the server with docker compose (profile `workshop`) instead of the embedded binary",
+    )
     sub.add_parser("down", help="stop the workshop server")
     sub.add_parser("status", help="where it listens, connections and JetStream use per learner")
     sub.add_parser("reset", help="new passwords and empty accounts for the next group, same options")
@@ -512,4 +554,3 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
-

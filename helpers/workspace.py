@@ -35,8 +35,9 @@ def sync(work: Path = WORK, course: Path = COURSE) -> list[str]:
     for page in course.glob("*.md"):  # the contents page and the cheat sheet: the course's, always
         shutil.copyfile(page, work / page.name)
     if (course / "services").is_dir():  # the example services' source, which notebooks link to (read-only)
-        shutil.copytree(course / "services", work / "services", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            course / "services", work / "services", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+        )
     for source in sorted(course.glob("[0-9][0-9]-*.ipynb")):
         copy, new = work / source.name, _digest(source)
         if not copy.exists() or _digest(copy) == ledger.get(source.name):
@@ -44,8 +45,10 @@ def sync(work: Path = WORK, course: Path = COURSE) -> list[str]:
                 shutil.copyfile(source, copy)  # missing, or untouched by the learner: take the course's
             ledger[source.name] = new
         elif ledger.get(source.name) != new and ledger.get(f"{source.name}.noted") != new:
-            notes.append(f"{source.name} changed in the course since you started on it; your copy in "
-                         f"{work.name}/ is kept. For the new version, rename your copy and run `make lab` again.")
+            notes.append(
+                f"{source.name} changed in the course since you started on it; your copy in "
+                f"{work.name}/ is kept. For the new version, rename your copy and run `make lab` again."
+            )
             ledger[f"{source.name}.noted"] = new
     ledger_path.write_text(json.dumps(ledger, indent=1, sort_keys=True))
     return notes

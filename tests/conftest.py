@@ -16,9 +16,11 @@ nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering and KV marker b
 
 
 def pytest_addoption(parser):
-    parser.addoption("--server-url", default=None,
-                     help="run every test against this one server (e.g. a composed one) instead of a fresh "
-                          "embedded server per test")
+    parser.addoption(
+        "--server-url",
+        default=None,
+        help="run every test against this one server (e.g. a composed one) instead of a fresh embedded server per test",
+    )
     parser.addoption("--monitor-url", default=None, help="its monitoring URL (default: its host, port 8222)")
 
 
@@ -63,5 +65,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("notebook durations")
     for name, cells, total in DURATIONS:
         terminalreporter.write_line(f"{name:<45} {cells:6.2f} s in cells, {total:6.2f} s with kernel start")
-    terminalreporter.write_line(f"{'total':<45} {sum(d[1] for d in DURATIONS):6.2f} s in cells, "
-                                f"{sum(d[2] for d in DURATIONS):6.2f} s with kernel start")
+    terminalreporter.write_line(
+        f"{'total':<45} {sum(d[1] for d in DURATIONS):6.2f} s in cells, "
+        f"{sum(d[2] for d in DURATIONS):6.2f} s with kernel start"
+    )

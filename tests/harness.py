@@ -70,6 +70,8 @@ class Case:
                    in its message.
     right_answers: (checker, answer): the checker must judge `answer` "correct", e.g. an answer that
                    does the work but keeps the template's `return ...`.
+    slow_checkers: its checkers start private servers or clusters (seconds each): `make check` leaves
+                   their answers to `make test`.
     """
 
     check: Callable[[Run], None]
@@ -78,6 +80,7 @@ class Case:
     budget: float = 10.0
     wrong_answers: tuple = ()
     right_answers: tuple = ()
+    slow_checkers: bool = False
 
 
 def entry_module(stem: str) -> str:
@@ -104,11 +107,20 @@ def execute(stem: str, label: str, **parameters) -> Run:
     defaults = {name: p["default"] for name, p in pm.inspect_notebook(source).items()}
     started = time.monotonic()
     try:
-        pm.execute_notebook(source, out, parameters=parameters, cwd=NOTEBOOKS, kernel_name="python3",
-                            execution_timeout=CELL_TIMEOUT, progress_bar=False)
+        pm.execute_notebook(
+            source,
+            out,
+            parameters=parameters,
+            cwd=NOTEBOOKS,
+            kernel_name="python3",
+            execution_timeout=CELL_TIMEOUT,
+            progress_bar=False,
+        )
     except pm.PapermillExecutionError as e:
-        pytest.fail(f"{stem} ({label}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                    f"Open the executed copy: {out}", pytrace=False)
+        pytest.fail(
+            f"{stem} ({label}) failed in cell {e.exec_count}: {e.ename}: {e.evalue}\nOpen the executed copy: {out}",
+            pytrace=False,
+        )
     seconds = time.monotonic() - started
     stamp(out, parameters.get("monitor_url"))
     cells = json.loads(out.read_text())["cells"]

@@ -34,8 +34,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.notebook]
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # As root Chromium needs --no-sandbox; the others keep it from calling out on a closed network.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 LAB_START, KERNEL_START, RUN_ALL, STEP = 90, 90, 150, 30  # seconds: the longest each wait may take
 VIEWPORT = {"width": 1280, "height": 900}
 VERDICT = re.compile(r"(\d\d\.[\w-]+): (not attempted|correct|wrong)")
@@ -51,8 +57,7 @@ def wait_for(predicate, timeout: float, what: str):
 
 
 def api(lab, path: str, method: str = "GET"):
-    request = urllib.request.Request(f"{lab.url}{path}", method=method,
-                                     headers={"Authorization": f"token {lab.token}"})
+    request = urllib.request.Request(f"{lab.url}{path}", method=method, headers={"Authorization": f"token {lab.token}"})
     with urllib.request.urlopen(request, timeout=10) as r:
         body = r.read()
         return json.loads(body) if body else None
@@ -84,9 +89,11 @@ def processes_with(marker: str) -> dict[int, str]:
 def lab_settings(folder: Path) -> Path:
     """JupyterLab user settings for the test: never save (the copies stay as the course gave them), and
     render every cell (no windowing), so that what is checked is on the page."""
-    for plugin, values in {"docmanager-extension/plugin": {"autosave": False},
-                           "notebook-extension/tracker": {"windowingMode": "none"},
-                           "apputils-extension/notification": {"fetchNews": "false"}}.items():
+    for plugin, values in {
+        "docmanager-extension/plugin": {"autosave": False},
+        "notebook-extension/tracker": {"windowingMode": "none"},
+        "apputils-extension/notification": {"fetchNews": "false"},
+    }.items():
         path = folder / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
@@ -96,22 +103,44 @@ def lab_settings(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), or set "
-                    "CHROMIUM to a Chromium binary", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), or set "
+            "CHROMIUM to a Chromium binary",
+            pytrace=False,
+        )
     tmp = tmp_path_factory.mktemp("browser")
     before = processes_with(str(REPO))  # what runs from this repository already (servers, services, ...)
     server = EmbeddedServer().start()
     port, token = free_port(), uuid.uuid4().hex
-    env = {**os.environ, "NATS_URL": server.url, "NATS_MONITOR_URL": server.monitor_url,
-           "JUPYTERLAB_SETTINGS_DIR": str(lab_settings(tmp / "settings")),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces")}
+    env = {
+        **os.environ,
+        "NATS_URL": server.url,
+        "NATS_MONITOR_URL": server.monitor_url,
+        "JUPYTERLAB_SETTINGS_DIR": str(lab_settings(tmp / "settings")),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp / "workspaces"),
+    }
     log = (tmp / "lab.log").open("w")
-    process = subprocess.Popen([sys.executable, "-m", "helpers", "lab", "--workdir", str(tmp / "my-work"),
-                                "--no-browser", f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-                                "--LabApp.expose_app_in_browser=True"],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    lab = SimpleNamespace(url=f"http://127.0.0.1:{port}", token=token, process=process, server=server,
-                          log=tmp / "lab.log", kernels=set())
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "lab",
+            "--workdir",
+            str(tmp / "my-work"),
+            "--no-browser",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    lab = SimpleNamespace(
+        url=f"http://127.0.0.1:{port}", token=token, process=process, server=server, log=tmp / "lab.log", kernels=set()
+    )
     try:
         wait_for(lambda: answers(lab) or process.poll() is not None, LAB_START, "JupyterLab to answer")
         assert process.poll() is None, f"JupyterLab exited: {lab.log.read_text()[-3000:]}"
@@ -128,8 +157,12 @@ def lab(tmp_path_factory):
         log.close()
 
     def left() -> dict[int, str]:
-        return {pid: cmd for marker in (*lab.kernels, str(tmp), str(REPO))
-                for pid, cmd in processes_with(marker).items() if pid not in before}
+        return {
+            pid: cmd
+            for marker in (*lab.kernels, str(tmp), str(REPO))
+            for pid, cmd in processes_with(marker).items()
+            if pid not in before
+        }
 
     deadline = time.monotonic() + 15  # kernels stop their example services and servers as they exit
     while left() and time.monotonic() < deadline:
@@ -159,8 +192,11 @@ def open_lab(page, lab) -> None:
     """Load JupyterLab with a fresh workspace (?reset: no notebook reopened from an earlier run)."""
     page.set_viewport_size(VIEWPORT)
     page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=STEP * 1000)
-    page.wait_for_function(f"() => {APP} && {APP}.shell && document.querySelector('.jp-DirListing-item')",
-                           timeout=LAB_START * 1000, polling=250)
+    page.wait_for_function(
+        f"() => {APP} && {APP}.shell && document.querySelector('.jp-DirListing-item')",
+        timeout=LAB_START * 1000,
+        polling=250,
+    )
 
 
 def expected(stem: str) -> SimpleNamespace:
@@ -169,9 +205,11 @@ def expected(stem: str) -> SimpleNamespace:
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     checkers = sorted({name for src in code for name in re.findall(r"await check_(\w+)\(", src)})
-    return SimpleNamespace(verdicts=sorted(f"{stem[:2]}.{name}" for name in checkers),
-                           mermaid=sum(src.count("```mermaid") for src in markdown),
-                           plots=any(re.search(r"\bplt\.|\.plot\(", src) for src in code))
+    return SimpleNamespace(
+        verdicts=sorted(f"{stem[:2]}.{name}" for name in checkers),
+        mermaid=sum(src.count("```mermaid") for src in markdown),
+        plots=any(re.search(r"\bplt\.|\.plot\(", src) for src in code),
+    )
 
 
 APP = "window.jupyterapp"
@@ -205,8 +243,12 @@ def run_all(page, lab, stem: str) -> dict:
     """Open the notebook from the file browser (double-click), then Run → Run All Cells."""
     started = time.monotonic()
     page.locator(".jp-DirListing-itemText").get_by_text(f"{stem}.ipynb", exact=True).dblclick()
-    page.wait_for_function(f"path => {PANEL} && {PANEL}.context && {PANEL}.context.path === path",
-                           arg=f"{stem}.ipynb", timeout=STEP * 1000, polling=250)
+    page.wait_for_function(
+        f"path => {PANEL} && {PANEL}.context && {PANEL}.context.path === path",
+        arg=f"{stem}.ipynb",
+        timeout=STEP * 1000,
+        polling=250,
+    )
     page.wait_for_function(KERNEL_IDLE, timeout=KERNEL_START * 1000, polling=250)
     ready = time.monotonic()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
@@ -275,9 +317,11 @@ def test_run_all_in_jupyterlab(stem, lab, page):
         warnings.warn(f"{stem} wrote to stderr in JupyterLab: {seen['stderr']}", stacklevel=1)
     verdicts = sorted({m.group(1) for text in seen["verdicts"] for m in VERDICT.finditer(text)})
     assert verdicts == want.verdicts, f"{stem}: verdicts rendered for {verdicts}, expected {want.verdicts}; {where}"
-    assert all(seen["images"]) and len(seen["images"]) == seen["pngs"], \
+    assert all(seen["images"]) and len(seen["images"]) == seen["pngs"], (
         f"{stem}: {sum(seen['images'])} of {seen['pngs']} plots rendered; {where}"
+    )
     assert seen["pngs"] >= want.plots, f"{stem} plots but showed no image; {where}"
-    assert len(seen["mermaid"]) == want.mermaid and all(seen["mermaid"]), \
+    assert len(seen["mermaid"]) == want.mermaid and all(seen["mermaid"]), (
         f"{stem}: {sum(seen['mermaid'])} of {want.mermaid} Mermaid diagrams rendered; {where}"
+    )
     assert not broken, f"{stem}: links that do not answer 200 in JupyterLab: {broken}; {where}"

@@ -22,8 +22,13 @@ ACTIONLINT = Path(sys.executable).parent / "actionlint"
 def actionlint(path: Path) -> subprocess.CompletedProcess:
     if not ACTIONLINT.exists():
         pytest.fail(f"{ACTIONLINT} is missing: `make install-dev` installs it (requirements-dev.txt)")
-    return subprocess.run([str(ACTIONLINT), "-oneline", "-no-color", "-shellcheck=", "-pyflakes=", str(path)],
-                          capture_output=True, text=True, timeout=60, cwd=path.parent)
+    return subprocess.run(
+        [str(ACTIONLINT), "-oneline", "-no-color", "-shellcheck=", "-pyflakes=", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=path.parent,
+    )
 
 
 def workflow() -> dict:
@@ -37,8 +42,11 @@ def test_actionlint_passes():
 
 BREAKAGES = {  # what a careless edit does -> what actionlint must say
     "needs a job that does not exist": ("    needs: tests\n", "    needs: test\n", 'job "test"'),
-    "a misspelt context property": ("if: github.ref == 'refs/heads/main' && vars",
-                                    "if: github.reff == 'refs/heads/main' && vars", "reff"),
+    "a misspelt context property": (
+        "if: github.ref == 'refs/heads/main' && vars",
+        "if: github.reff == 'refs/heads/main' && vars",
+        "reff",
+    ),
     "a job without runs-on": ("  compose:\n    runs-on: ubuntu-latest\n", "  compose:\n", "runs-on"),
     "an invalid cron schedule": ('cron: "17 5 * * 1"', 'cron: "17 5 * * 8"', "invalid CRON"),
 }

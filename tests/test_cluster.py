@@ -62,8 +62,10 @@ def test_compose_and_embedded_cluster_run_the_same_files(name):
         assert host_file(node, container) == host.resolve(), f"{name}: {container} is not ./{host.relative_to(REPO)}"
         seen.append(host.relative_to(REPO).as_posix())
         for include in INCLUDE.findall(host.read_text()):
-            follow((host.parent / include).resolve(),
-                   posixpath.normpath(posixpath.join(posixpath.dirname(container), include)))
+            follow(
+                (host.parent / include).resolve(),
+                posixpath.normpath(posixpath.join(posixpath.dirname(container), include)),
+            )
 
     follow(config_file(name), container_config)
     assert seen == [f"config/cluster/{name}.conf", "config/cluster/cluster.conf", "config/nats-server.conf"]
@@ -79,8 +81,9 @@ def test_the_routes_name_the_compose_services():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_node_config_is_valid_for_the_server(name):
-    result = subprocess.run([binary(), "--config", str(config_file(name)), "-t"], capture_output=True, text=True,
-                            timeout=10)
+    result = subprocess.run(
+        [binary(), "--config", str(config_file(name)), "-t"], capture_output=True, text=True, timeout=10
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -101,8 +104,9 @@ def test_a_cluster_starts_ready_and_leaves_nothing():
         assert cluster.running() == [n for n in NAMES if n != victim] and cluster.problems() == []
         cluster.start()  # brings back what is down, only that
         assert cluster.running() == list(NAMES)
-        assert [p for n, p in zip(NAMES, cluster.pids(), strict=True) if n != victim] == \
-               [p for n, p in zip(NAMES, pids, strict=True) if n != victim]
+        assert [p for n, p in zip(NAMES, cluster.pids(), strict=True) if n != victim] == [
+            p for n, p in zip(NAMES, pids, strict=True) if n != victim
+        ]
         routes = cluster.routes()
         assert all(routes.loc[a, b] > 0 for a in NAMES for b in NAMES if a != b)
     assert ours(cluster) == []

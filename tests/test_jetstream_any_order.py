@@ -20,9 +20,15 @@ def test_jetstream_notebooks_run_in_reverse_order_on_one_server(nats_server):
     orders = {"reverse": JETSTREAM[::-1]}  # 08, 07, 06, 05
     for label, order in orders.items():
         for stem in order:
-            run = execute(stem, f"any-order-{label}", nats_url=nats_server.url,
-                          monitor_url=nats_server.monitor_url, solutions=True)
+            run = execute(
+                stem,
+                f"any-order-{label}",
+                nats_url=nats_server.url,
+                monitor_url=nats_server.monitor_url,
+                solutions=True,
+            )
             verdicts = {key: value for key, value in run.records.items() if key.startswith("exercise.")}
             assert len(verdicts) >= 2, f"{run.name} ({label} order) recorded too few exercises: {verdicts}"
-            assert all(v == "correct" for v in verdicts.values()), \
+            assert all(v == "correct" for v in verdicts.values()), (
                 f"{run.name} ({label} order {order}): {verdicts}; open {run.path}"
+            )

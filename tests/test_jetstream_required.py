@@ -25,8 +25,14 @@ NEEDS_JETSTREAM = [s for s in stems() if "jetstream=True" in (NOTEBOOKS / f"{s}.
 def test_a_server_without_jetstream_is_refused_clearly(stem, plain_server):
     OUTPUT.mkdir(exist_ok=True)
     with pytest.raises(pm.PapermillExecutionError) as failure:
-        pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", OUTPUT / f"{stem}.no-jetstream.ipynb", cwd=NOTEBOOKS,
-                            parameters={"nats_url": plain_server.url, "monitor_url": plain_server.monitor_url},
-                            kernel_name="python3", execution_timeout=30, progress_bar=False)
+        pm.execute_notebook(
+            NOTEBOOKS / f"{stem}.ipynb",
+            OUTPUT / f"{stem}.no-jetstream.ipynb",
+            cwd=NOTEBOOKS,
+            parameters={"nats_url": plain_server.url, "monitor_url": plain_server.monitor_url},
+            kernel_name="python3",
+            execution_timeout=30,
+            progress_bar=False,
+        )
     assert failure.value.ename == "JetStreamDisabled"
     assert "runs without JetStream" in failure.value.evalue and "make up" in failure.value.evalue

@@ -46,10 +46,25 @@ def test_lab_serves_jupyter_with_a_server_and_stops_both(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     work = tmp_path / "my-work"
-    lab = subprocess.Popen([sys.executable, "-m", "helpers", "lab", "--workdir", str(work), "--no-browser",
-                            f"--ServerApp.port={port}",
-                            "--ServerApp.token=", "--ServerApp.open_browser=False"], cwd=REPO, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lab = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "helpers",
+            "lab",
+            "--workdir",
+            str(work),
+            "--no-browser",
+            f"--ServerApp.port={port}",
+            "--ServerApp.token=",
+            "--ServerApp.open_browser=False",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: answers(f"http://127.0.0.1:{port}/api"), 60, "JupyterLab to answer")
         assert monitor_get(srv.DEFAULT_MONITOR_URL, "/healthz?js-enabled-only=true")["status"] == "ok"

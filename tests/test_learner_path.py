@@ -60,14 +60,23 @@ def test_setup_then_any_section_and_every_cell_twice(stem, nats_server, tmp_path
     source.write_text(json.dumps(nb))
     OUTPUT.mkdir(exist_ok=True)
     try:
-        pm.execute_notebook(source, out, cwd=NOTEBOOKS, kernel_name="python3", progress_bar=False,
-                            execution_timeout=CELL_TIMEOUT, allow_error_names=["RunFirst"],
-                            parameters={"nats_url": nats_server.url, "monitor_url": nats_server.monitor_url,
-                                        "solutions": True})
+        pm.execute_notebook(
+            source,
+            out,
+            cwd=NOTEBOOKS,
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=CELL_TIMEOUT,
+            allow_error_names=["RunFirst"],
+            parameters={"nats_url": nats_server.url, "monitor_url": nats_server.monitor_url, "solutions": True},
+        )
     except pm.PapermillExecutionError as e:
         if e.ename != "RunFirst":  # papermill raises for an allowed error too: those are checked below
-            pytest.fail(f"{stem}, set-up then {order} with every cell twice: cell {e.exec_count} raised "
-                        f"{e.ename}: {e.evalue}\nOpen {out}", pytrace=False)
+            pytest.fail(
+                f"{stem}, set-up then {order} with every cell twice: cell {e.exec_count} raised "
+                f"{e.ename}: {e.evalue}\nOpen {out}",
+                pytrace=False,
+            )
     for cell in json.loads(out.read_text())["cells"]:
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":  # only RunFirst gets here, and only on a second run

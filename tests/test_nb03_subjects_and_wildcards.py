@@ -9,10 +9,21 @@ EXPECTED_MATRIX = {
     "orders.*.*.created": ["orders.us.east.created", "orders.us.west.created", "orders.eu.central.created"],
     "orders.us.*.*": ["orders.us.east.created", "orders.us.west.created", "orders.us.east.shipped"],
     "orders.*.east.*": ["orders.us.east.created", "orders.us.east.shipped"],
-    "orders.us.>": ["orders.us.east.created", "orders.us.west.created", "orders.us.east.shipped",
-                    "orders.us.created", "orders.us.east.created.v2"],
-    "orders.>": ["orders.us.east.created", "orders.us.west.created", "orders.eu.central.created",
-                 "orders.us.east.shipped", "orders.us.created", "orders.us.east.created.v2"],
+    "orders.us.>": [
+        "orders.us.east.created",
+        "orders.us.west.created",
+        "orders.us.east.shipped",
+        "orders.us.created",
+        "orders.us.east.created.v2",
+    ],
+    "orders.>": [
+        "orders.us.east.created",
+        "orders.us.west.created",
+        "orders.eu.central.created",
+        "orders.us.east.shipped",
+        "orders.us.created",
+        "orders.us.east.created.v2",
+    ],
     "orders.*": [],
 }
 
@@ -25,8 +36,11 @@ def check(r):
     assert r["server_reply_to_gt_in_middle"] == "-ERR 'Invalid Subject'"
     assert r["literal_gt_token_received"] == ["orders.>x"]
     assert r["client_refuses_partial_wildcard"] == "BadSubjectError"
-    assert r["publish_with_wildcard"] == {"orders.us.east.created": 0, "orders.eu.east.created": 0,
-                                          "orders.*.east.created": 1}
+    assert r["publish_with_wildcard"] == {
+        "orders.us.east.created": 0,
+        "orders.eu.east.created": 0,
+        "orders.*.east.created": 1,
+    }
     assert r["pedantic_wildcard_publish_closed"] is True  # nats-py closes on the -ERR...
     assert r["pedantic_wildcard_publish_routed"] == 1  # ...which did not stop the server routing it
     # the monitor saw exactly the created events, from all four services, and nothing else
@@ -48,7 +62,5 @@ CASE = Case(
         (check_answer_2, {"orders.>", "orders.*.*.created"}, "'orders.eu.>' DID receive it"),
         (check_answer_2, {"orders.eu.*"}, "not in `candidates`"),
     ),
-    right_answers=(
-        (check_answer_1, "orders.us.*.shipped"),
-    ),
+    right_answers=((check_answer_1, "orders.us.*.shipped"),),
 )

@@ -49,18 +49,21 @@ def check(run):
 async def no_queue(nc, subject, handled):
     async def process(msg):
         handled.append(msg.data.decode())
+
     return await nc.subscribe(subject, cb=process)
 
 
 async def other_group(nc, subject, handled):
     async def process(msg):
         handled.append(msg.data.decode())
+
     return await nc.subscribe(subject, queue="billing", cb=process)
 
 
 async def forgets_to_record(nc, subject, handled):
     async def process(msg):
         pass
+
     return await nc.subscribe(subject, queue="billing-service", cb=process)
 
 
@@ -71,12 +74,14 @@ def no_callback(nc, subject, handled):
 async def quoter_without_queue(nc, subject, name):
     async def answer(msg):
         await msg.respond(name.encode())
+
     return await nc.subscribe(subject, cb=answer)
 
 
 async def quoter_says_ok(nc, subject, name):
     async def answer(msg):
         await msg.respond(b"ok")
+
     return await nc.subscribe(subject, queue="quote-service", cb=answer)
 
 

@@ -33,12 +33,19 @@ def check(run):
         "NB05_MAX_BYTES": ["m6", "m7", "m8"],  # 60 stored bytes each: subject, payload, overhead
         "NB05_PER_SUBJECT": ["m5", "m6", "m7", "m8"],
     }
-    assert run["limits_rejected"] == {"NB05_MAX_MSGS": 0, "NB05_DISCARD_NEW": 3, "NB05_MAX_BYTES": 0,
-                                      "NB05_PER_SUBJECT": 0}
+    assert run["limits_rejected"] == {
+        "NB05_MAX_MSGS": 0,
+        "NB05_DISCARD_NEW": 3,
+        "NB05_MAX_BYTES": 0,
+        "NB05_PER_SUBJECT": 0,
+    }
     assert "maximum messages exceeded" in run["discard_new_error"]
     # [3 published with no consumer, consumer + 3 more, all fetched and acked]
-    assert run["retention_counts"] == {"NB05_LIMITS": [3, 6, 6], "NB05_INTEREST": [0, 3, 0],
-                                       "NB05_WORKQUEUE": [3, 6, 0]}
+    assert run["retention_counts"] == {
+        "NB05_LIMITS": [3, 6, 6],
+        "NB05_INTEREST": [0, 3, 0],
+        "NB05_WORKQUEUE": [3, 6, 0],
+    }
     assert "not unique" in run["workqueue_second_consumer_error"]
     assert run["dedup_duplicate_flags"] == [False, True, False]
     assert run["dedup_seqs"] == [1, 1, 2]
@@ -88,8 +95,11 @@ async def no_ack(js, order_id, data):
     return True
 
 
-SWAPPED = {"audit": RetentionPolicy.LIMITS, "thumbnails": RetentionPolicy.INTEREST,
-           "notifications": RetentionPolicy.WORK_QUEUE}
+SWAPPED = {
+    "audit": RetentionPolicy.LIMITS,
+    "thumbnails": RetentionPolicy.INTEREST,
+    "notifications": RetentionPolicy.WORK_QUEUE,
+}
 
 CASE = Case(
     check=check,

@@ -26,8 +26,7 @@ def check(run):
     assert set(run["pull.empty_outcomes"]) <= {"raised nats.errors.TimeoutError", "raised builtins.TimeoutError", "[]"}
 
     # the four answers, ack_wait=0.5 s and max_deliver=3
-    assert run["acks.deliveries"] == {"ack": 1, "nak, then ack": 2, "slow: in_progress": 1, "term": 1,
-                                      "no answer": 3}
+    assert run["acks.deliveries"] == {"ack": 1, "nak, then ack": 2, "slow: in_progress": 1, "term": 1, "no answer": 3}
     assert {"MSG_NAKED", "MSG_TERMINATED", "MAX_DELIVERIES"} <= set(run["acks.advisories"])
 
     # crash and resume: a real process killed with SIGKILL, nothing lost
@@ -52,8 +51,13 @@ def check(run):
     assert run["ordered.in_order"] is True
     assert run["ordered.count"] == INVOICES + REVIEW + BACKLOG + PAID
     start = INVOICES + REVIEW + 1  # the backlog's first stream sequence
-    assert run["replay.counts"] == {"ALL": INVOICES + BACKLOG, "LAST": 1, f"BY_START_SEQUENCE {start}": BACKLOG,
-                                    "BY_START_TIME (its time)": BACKLOG, "BY_START_TIME (+1 h)": 0}
+    assert run["replay.counts"] == {
+        "ALL": INVOICES + BACKLOG,
+        "LAST": 1,
+        f"BY_START_SEQUENCE {start}": BACKLOG,
+        "BY_START_TIME (its time)": BACKLOG,
+        "BY_START_TIME (+1 h)": 0,
+    }
     assert run["end.processor_pending"] == 0
     assert run["end.processor_ack_pending"] == 0
 
@@ -114,10 +118,16 @@ CASE = Case(
         (check_work_through, no_acks, "were never acked"),
         (check_work_through, raw_payloads, "json.loads(msg.data)['id']"),
         (check_work_through, lets_timeout_escape, "nats.errors.TimeoutError escape"),
-        (check_answer_2, ConsumerConfig(opt_start_seq=6, ack_policy=AckPolicy.NONE),
-         "the server refused this consumer"),
-        (check_answer_2, ConsumerConfig(deliver_policy=BY_SEQ, opt_start_seq=5, ack_policy=AckPolicy.NONE),
-         "starting at stream sequence 5"),
+        (
+            check_answer_2,
+            ConsumerConfig(opt_start_seq=6, ack_policy=AckPolicy.NONE),
+            "the server refused this consumer",
+        ),
+        (
+            check_answer_2,
+            ConsumerConfig(deliver_policy=BY_SEQ, opt_start_seq=5, ack_policy=AckPolicy.NONE),
+            "starting at stream sequence 5",
+        ),
         (check_answer_2, ConsumerConfig(deliver_policy=BY_SEQ, opt_start_seq=6), "AckPolicy.NONE"),
         (check_answer_2, ConsumerConfig(ack_policy=AckPolicy.NONE), "BY_START_SEQUENCE"),
         (check_answer_2, {"opt_start_seq": 6}, "ConsumerConfig"),

@@ -11,13 +11,18 @@ def check(r):  # the lesson is deterministic: both runs see the same bucket stor
     assert r["history_after_delete"] == ["PUT", "DEL"]  # delete keeps the old value
     assert r["history_after_purge"] == ["PURGE"]  # purge rolls the key up
     assert r["watch_initial"] == ["config.max_connections", "flags.checkout", "flags.search"]
-    assert r["watch_live"] == [["flags.dark-mode", "PUT"], ["config.max_connections", "PUT"],
-                               ["flags.dark-mode", "DEL"]]
+    assert r["watch_live"] == [
+        ["flags.dark-mode", "PUT"],
+        ["config.max_connections", "PUT"],
+        ["flags.dark-mode", "DEL"],
+    ]
     assert r["conflict_error"] == "KeyWrongLastSequenceError"
     assert r["conflict_is_rejected"] is True
-    assert r["recreate_deleted_key"] == {"update(last=0)": "KeyWrongLastSequenceError",
-                                         "update() without last": "KeyWrongLastSequenceError",
-                                         "create()": "written"}  # create() writes over a DEL marker
+    assert r["recreate_deleted_key"] == {
+        "update(last=0)": "KeyWrongLastSequenceError",
+        "update() without last": "KeyWrongLastSequenceError",
+        "create()": "written",
+    }  # create() writes over a DEL marker
     assert r["concurrent_outcomes"] == ["conflict", "won"]
     assert r["concurrent_final_value"] == 320  # 250 + 50 + 20: the loser retried, nothing lost
     assert r["ttl_seconds"] == 1.0
@@ -25,10 +30,13 @@ def check(r):  # the lesson is deterministic: both runs see the same bucket stor
     assert 1.0 <= r["ttl_expired_after"] < 4.0, r["ttl_expired_after"]  # never early, a little late
     assert r["ttl_watch_events_on_expiry"] == 0  # plain TTL expiry is silent
     keys = r["keys_filters"]
-    assert sorted(keys["keys()"]) == ["config.flags-version", "config.max_connections",
-                                      "flags.search", "legacy.flags.banner"]
-    assert sorted(keys["keys(filters=['flags'])"]) == ["config.flags-version", "flags.search",
-                                                       "legacy.flags.banner"]
+    assert sorted(keys["keys()"]) == [
+        "config.flags-version",
+        "config.max_connections",
+        "flags.search",
+        "legacy.flags.banner",
+    ]
+    assert sorted(keys["keys(filters=['flags'])"]) == ["config.flags-version", "flags.search", "legacy.flags.banner"]
     assert sorted(keys["keys(filters=['flags.'])"]) == ["flags.search", "legacy.flags.banner"]
     assert keys["keys(filters=['flags.*'])"] == [] and keys["keys(filters=['flags.>'])"] == []
     assert r["watch_flags_keys"] == ["flags.search"]  # the server-side filter

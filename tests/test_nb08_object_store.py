@@ -20,8 +20,10 @@ def check(r):
     assert r["stream_messages"] == 25 + 1  # the chunks plus one metadata record
     assert r["digest_equal"] is True and r["bytes_equal"] is True
     assert r["chunks_by_kib"] == {"64": 1, "128": 1, "129": 2, "512": 4, "1024": 8, "2048": 16, "3172": 25}
-    assert r["updated_meta"] == {"description": "churn model, retrained",
-                                 "headers": {"Model-Version": "3", "Approved": "yes"}}
+    assert r["updated_meta"] == {
+        "description": "churn model, retrained",
+        "headers": {"Model-Version": "3", "Approved": "yes"},
+    }
     assert r["meta_update_kept_digest"] is True
     assert r["list_all"] == ["models/churn-v3.bin", "reports/2026-10.csv", "reports/2026-11.csv"]
     assert r["list_deleted"] == ["reports/2026-10.csv"]  # list() shows deleted objects by default
@@ -46,8 +48,10 @@ async def returns_nothing(obs, name, data):
 
 
 RIGHT = {need: store for need, (store, _) in NEEDS.items()}
-SWAPS = ["a 40 MB trained model that workers download at start-up",
-         "every order event, replayed by a new billing service"]
+SWAPS = [
+    "a 40 MB trained model that workers download at start-up",
+    "every order event, replayed by a new billing service",
+]
 
 CASE = Case(
     check=check,
@@ -60,9 +64,7 @@ CASE = Case(
         *((check_answer_2, RIGHT | {swap: "kv"}, f"1 of 6 to rethink, e.g. {swap!r}") for swap in SWAPS),
         *((check_answer_2, RIGHT | {swap: "database"}, "'kv', 'object', 'stream'") for swap in SWAPS),
     ),
-    right_answers=(
-        (check_answer_2, RIGHT),
-    ),
+    right_answers=((check_answer_2, RIGHT),),
 )
 
 

@@ -104,6 +104,7 @@ async def reserve_keeping_the_template_return(req, stock):  # does the work, kee
 def _handler(op):
     async def handler(req):
         await req.respond(json.dumps({"version": "2.0.0", "op": op}).encode())
+
     return handler
 
 
@@ -128,7 +129,7 @@ async def v2_outside_orders(nc):
 
 
 async def a_queue_group_per_instance(nc):
-    return await _orders_v2(nc, queue_group=nc.new_inbox()[len("_INBOX."):])
+    return await _orders_v2(nc, queue_group=nc.new_inbox()[len("_INBOX.") :])
 
 
 async def another_service_name(nc):

@@ -24,8 +24,10 @@ def check(run):
     assert run["security.creds_connects"] is True
     assert run["security.creds_denied"] == f'{VIOLATION} publish to "payroll.run"'
     # what a user may do
-    assert run["security.denied"] == [f'{VIOLATION} publish to "payments.refund"',
-                                      f'{VIOLATION} subscription to "orders.audit.>"']
+    assert run["security.denied"] == [
+        f'{VIOLATION} publish to "payments.refund"',
+        f'{VIOLATION} subscription to "orders.audit.>"',
+    ]
     assert run["security.connection_kept"] is True
     assert run["security.delivered_under_wildcard"] == "orders.shipped"  # orders.audit.login was left out
     assert run["security.allow_responses_reply"] == {"sku": "sku-1", "in_stock": 3}
@@ -91,6 +93,7 @@ CASE = Case(
         (check_connect_verified, returns_nothing, "return the connection"),
     ),
     right_answers=((check_shipping_permissions, SHORT_FORM),),
+    slow_checkers=True,
 )
 
 

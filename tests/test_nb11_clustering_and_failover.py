@@ -44,8 +44,10 @@ def check(run):
     before, after = run["cluster.leader_before"], run["cluster.leader_after"]
     assert before in NAMES and after in NAMES and after != before
     assert 0 < run["cluster.leader_change_seconds"] < p["election_timeout"]
-    assert run["cluster.failure_kinds"] and set(run["cluster.failure_kinds"]) <= {"NoStreamResponseError",
-                                                                                  "TimeoutError"}
+    assert run["cluster.failure_kinds"] and set(run["cluster.failure_kinds"]) <= {
+        "NoStreamResponseError",
+        "TimeoutError",
+    }
     assert run["cluster.rejoined"] == {"node": before, "messages": p["orders"], "last_seq": p["orders"]}
     assert run["cluster.copies_equal"] is True
     assert run["cluster.processes_left"] == []
@@ -108,8 +110,12 @@ async def backoff_doubling(js, subject, data, msg_id, give_up):  # right too: an
             wait = min(2 * wait, 0.2)
 
 
-GOOD = {"ping_interval": 0.25, "max_outstanding_pings": 2, "pending_size": 8 * 1024 * 1024,
-        "max_reconnect_attempts": -1}
+GOOD = {
+    "ping_interval": 0.25,
+    "max_outstanding_pings": 2,
+    "pending_size": 8 * 1024 * 1024,
+    "max_reconnect_attempts": -1,
+}
 
 
 def plan(replicas=3, **options):
@@ -141,4 +147,5 @@ CASE = Case(
         (check_publish_with_retry, backoff_doubling),
         (check_payments_plan, plan(ping_interval=0.3, max_outstanding_pings=1, pending_size=5_000_000)),
     ),
+    slow_checkers=True,
 )

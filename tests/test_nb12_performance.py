@@ -11,11 +11,20 @@ import pytest
 from helpers.exercises.performance import check_send_concurrently, check_window
 from tests.harness import Case
 
-TRANSPORTS = ["NATS request-reply", "HTTP keep-alive, direct", "HTTP through a proxy hop",
-              "HTTP, new connection per request"]
-CLAIMS = ["latency as low as 10 µs", "millions of messages per second",
-          "request-reply faster than HTTP (one at a time)", "request-reply faster than HTTP (many in flight)",
-          "each HTTP hop adds 10-50 ms", "JetStream at 50,000 transactions/s"]
+TRANSPORTS = [
+    "NATS request-reply",
+    "HTTP keep-alive, direct",
+    "HTTP through a proxy hop",
+    "HTTP, new connection per request",
+]
+CLAIMS = [
+    "latency as low as 10 µs",
+    "millions of messages per second",
+    "request-reply faster than HTTP (one at a time)",
+    "request-reply faster than HTTP (many in flight)",
+    "each HTTP hop adds 10-50 ms",
+    "JetStream at 50,000 transactions/s",
+]
 
 
 def beats(a, b, margin, lower_is_better=True):
@@ -29,24 +38,46 @@ def reaches(measured, claimed, margin, lower_is_better=False):
 def expected_verdict(name, n, m):
     """The notebook's rule for each claim, written again: (verdict, or the start of a 'holds only when')."""
     if name == "latency as low as 10 µs":
-        return ("holds" if reaches(n["request_reply_p50_us"], 10, m, True)
-                else "holds only when" if reaches(n["raw_ping_p50_us"], 10, m, True) else "does not hold here")
+        return (
+            "holds"
+            if reaches(n["request_reply_p50_us"], 10, m, True)
+            else "holds only when"
+            if reaches(n["raw_ping_p50_us"], 10, m, True)
+            else "does not hold here"
+        )
     if name == "millions of messages per second":
-        return ("holds" if reaches(n["nats_py_msgs_per_s"], 1e6, m)
-                else "holds only when" if reaches(n["raw_wire_msgs_per_s"], 1e6, m) else "does not hold here")
+        return (
+            "holds"
+            if reaches(n["nats_py_msgs_per_s"], 1e6, m)
+            else "holds only when"
+            if reaches(n["raw_wire_msgs_per_s"], 1e6, m)
+            else "does not hold here"
+        )
     if name == "request-reply faster than HTTP (one at a time)":
         beaten = [k for k in TRANSPORTS[1:] if beats(n["nats_p50_us"], n[f"{k} p50_us"], m)]
-        return ("holds" if "HTTP keep-alive, direct" in beaten else "holds only when" if beaten
-                else "does not hold here")
+        return "holds" if "HTTP keep-alive, direct" in beaten else "holds only when" if beaten else "does not hold here"
     if name == "request-reply faster than HTTP (many in flight)":
-        return ("holds" if beats(n["nats_requests_per_s"], n["http_pool_requests_per_s"], m, False)
-                else "does not hold here")
+        return (
+            "holds"
+            if beats(n["nats_requests_per_s"], n["http_pool_requests_per_s"], m, False)
+            else "does not hold here"
+        )
     if name == "each HTTP hop adds 10-50 ms":
-        return ("holds" if reaches(n["proxy_hop_adds_us"], 10_000, m)
-                else "holds only when" if reaches(n["new_connection_adds_us"], 10_000, m) else "does not hold here")
+        return (
+            "holds"
+            if reaches(n["proxy_hop_adds_us"], 10_000, m)
+            else "holds only when"
+            if reaches(n["new_connection_adds_us"], 10_000, m)
+            else "does not hold here"
+        )
     if name == "JetStream at 50,000 transactions/s":
-        return ("holds" if reaches(n["await_each_ack_per_s"], 50_000, m)
-                else "holds only when" if reaches(n["best_window_per_s"], 50_000, m) else "does not hold here")
+        return (
+            "holds"
+            if reaches(n["await_each_ack_per_s"], 50_000, m)
+            else "holds only when"
+            if reaches(n["best_window_per_s"], 50_000, m)
+            else "does not hold here"
+        )
     raise AssertionError(f"unknown claim {name!r}")
 
 
@@ -99,20 +130,25 @@ def check_claims(run):
         assert c["measured"] and c["why"] and c["story"], c
         v = c["verdict"]
         assert v in ("holds", "does not hold here") or v.startswith("holds only when "), c
-        assert v.startswith(expected_verdict(c["claim"], c["numbers"], margin)), \
+        assert v.startswith(expected_verdict(c["claim"], c["numbers"], margin)), (
             f"{c['claim']}: verdict {v!r} does not follow from {c['numbers']} with margin {margin}"
+        )
     by = {c["claim"]: c["numbers"] for c in claims}
     p50 = {k: q["p50"] for k, q in run["latency_us"].items()}
     assert by[CLAIMS[0]] == {"request_reply_p50_us": p50[TRANSPORTS[0]], "raw_ping_p50_us": run["raw_ping_us"]["p50"]}
     rates = run["publish_rates"]
-    assert by[CLAIMS[1]] == {"nats_py_msgs_per_s": rates["nats-py"]["128"],
-                             "raw_wire_msgs_per_s": rates["raw wire"]["128"],
-                             "pub_sub_received_per_s": run["fanout"]["received_per_s"]}
+    assert by[CLAIMS[1]] == {
+        "nats_py_msgs_per_s": rates["nats-py"]["128"],
+        "raw_wire_msgs_per_s": rates["raw wire"]["128"],
+        "pub_sub_received_per_s": run["fanout"]["received_per_s"],
+    }
     assert by[CLAIMS[2]] == {"nats_p50_us": p50[TRANSPORTS[0]]} | {f"{k} p50_us": p50[k] for k in TRANSPORTS[1:]}
     flight, in_flight = run["in_flight"], run.params["in_flight"]
-    assert by[CLAIMS[3]] == {"nats_requests_per_s": flight["NATS, one connection"]["per_s"],
-                             "http_pool_requests_per_s": flight[f"HTTP, pool of {in_flight}"]["per_s"],
-                             "in_flight": in_flight}
+    assert by[CLAIMS[3]] == {
+        "nats_requests_per_s": flight["NATS, one connection"]["per_s"],
+        "http_pool_requests_per_s": flight[f"HTTP, pool of {in_flight}"]["per_s"],
+        "in_flight": in_flight,
+    }
     assert by[CLAIMS[4]]["proxy_hop_adds_us"] == pytest.approx(p50[TRANSPORTS[2]] - p50[TRANSPORTS[1]], abs=0.06)
     assert by[CLAIMS[4]]["new_connection_adds_us"] == pytest.approx(p50[TRANSPORTS[3]] - p50[TRANSPORTS[1]], abs=0.06)
     js = dict(run["jetstream_rates"])
@@ -129,17 +165,34 @@ def check(run):
 
 def test_the_verdict_rules_on_known_numbers():
     """The rules themselves, on numbers like those measured on this machine (nothing measured here)."""
-    assert expected_verdict(CLAIMS[2], {"nats_p50_us": 300, "HTTP keep-alive, direct p50_us": 224,
-                                        "HTTP through a proxy hop p50_us": 605,
-                                        "HTTP, new connection per request p50_us": 430}, 0.2) == "holds only when"
-    assert expected_verdict(CLAIMS[1], {"nats_py_msgs_per_s": 750_000, "raw_wire_msgs_per_s": 6_300_000}, 0.2) \
+    assert (
+        expected_verdict(
+            CLAIMS[2],
+            {
+                "nats_p50_us": 300,
+                "HTTP keep-alive, direct p50_us": 224,
+                "HTTP through a proxy hop p50_us": 605,
+                "HTTP, new connection per request p50_us": 430,
+            },
+            0.2,
+        )
         == "holds only when"
-    assert expected_verdict(CLAIMS[1], {"nats_py_msgs_per_s": 850_000, "raw_wire_msgs_per_s": 6_300_000}, 0.2) \
-        == "holds"  # within the margin of a million
-    assert expected_verdict(CLAIMS[5], {"await_each_ack_per_s": 7_000, "best_window_per_s": 53_000}, 0.2) \
+    )
+    assert (
+        expected_verdict(CLAIMS[1], {"nats_py_msgs_per_s": 750_000, "raw_wire_msgs_per_s": 6_300_000}, 0.2)
         == "holds only when"
-    assert expected_verdict(CLAIMS[4], {"proxy_hop_adds_us": 380, "new_connection_adds_us": 200}, 0.2) \
+    )
+    assert (
+        expected_verdict(CLAIMS[1], {"nats_py_msgs_per_s": 850_000, "raw_wire_msgs_per_s": 6_300_000}, 0.2) == "holds"
+    )  # within the margin of a million
+    assert (
+        expected_verdict(CLAIMS[5], {"await_each_ack_per_s": 7_000, "best_window_per_s": 53_000}, 0.2)
+        == "holds only when"
+    )
+    assert (
+        expected_verdict(CLAIMS[4], {"proxy_hop_adds_us": 380, "new_connection_adds_us": 200}, 0.2)
         == "does not hold here"
+    )
 
 
 # Wrong answers for the checkers: each must be judged "wrong" with the phrase in its message.
@@ -149,12 +202,14 @@ async def one_at_a_time(nc, subject, payloads, in_flight):
 
 async def all_at_once(nc, subject, payloads, in_flight):
     import asyncio
+
     replies = await asyncio.gather(*(nc.request(subject, p, timeout=5) for p in payloads))
     return [r.data for r in replies]
 
 
 async def in_completion_order(nc, subject, payloads, in_flight):
     import asyncio
+
     gate = asyncio.Semaphore(in_flight)
 
     async def one(p):
@@ -172,8 +227,17 @@ async def keeps_the_template_return(nc, subject, payloads, in_flight):
 CASE = Case(
     check=check,
     exercises=("12.window", "12.send_concurrently"),
-    solutions=dict(latency_requests=300, rounds=3, in_flight=10, in_flight_requests=600, payload_sizes=[128, 4096],
-                   throughput_rounds=2, fanout_messages=20_000, js_windows=[32, 128], margin=0.25),
+    solutions=dict(
+        latency_requests=300,
+        rounds=3,
+        in_flight=10,
+        in_flight_requests=600,
+        payload_sizes=[128, 4096],
+        throughput_rounds=2,
+        fanout_messages=20_000,
+        js_windows=[32, 128],
+        margin=0.25,
+    ),
     budget=30,
     wrong_answers=(
         (check_window, 1, "the need is 3×"),

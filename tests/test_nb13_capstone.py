@@ -59,9 +59,11 @@ def check_load(run):
 def check_outage(run):
     p = run.params
     outage = run["capstone.outage"]
-    sent = {"before": orders_sent(p["rate"], 0.5 * p["scale"]),
-            "down": orders_sent(p["rate"], p["outage_seconds"] * p["scale"]),
-            "back": orders_sent(p["rate"], 0.5 * p["scale"])}
+    sent = {
+        "before": orders_sent(p["rate"], 0.5 * p["scale"]),
+        "down": orders_sent(p["rate"], p["outage_seconds"] * p["scale"]),
+        "back": orders_sent(p["rate"], 0.5 * p["scale"]),
+    }
     for version in "AB":
         assert {phase: sum(counts.values()) for phase, counts in outage[version].items()} == sent
     assert outage["A"]["down"]["placed"] == 0  # A cannot place an order without notifications
@@ -169,8 +171,12 @@ def test_the_code_shown_is_the_code_that_runs():
 
     nb = json.loads((NOTEBOOKS / "13-capstone.ipynb").read_text())
     scripts = [p.read_text() for p in (NOTEBOOKS / "services").glob("*.py")]
-    blocks = [b for c in nb["cells"] if c["cell_type"] == "markdown"
-              for b in re.findall(r"```python\n(.*?)```", "".join(c["source"]), re.S)]
+    blocks = [
+        b
+        for c in nb["cells"]
+        if c["cell_type"] == "markdown"
+        for b in re.findall(r"```python\n(.*?)```", "".join(c["source"]), re.S)
+    ]
     assert len(blocks) >= 4
     for block in blocks:
         indented = "".join(f"    {line}" if line.strip() else line for line in block.splitlines(keepends=True))
@@ -179,6 +185,7 @@ def test_the_code_shown_is_the_code_that_runs():
 
 async def test_drive_keeps_the_rate_bounds_concurrency_and_times_out():
     """load.drive: a fixed arrival rate whatever the service does; at most `concurrency` in flight; timeouts."""
+
     async def quick(order_id):
         await asyncio.sleep(0.01)
 

@@ -12,18 +12,23 @@ STEMS = stems()
 def entry(stem):
     case = case_for(stem)
     if case is None:
-        pytest.fail(f"notebook {stem} has no test entry: add CASE = Case(...) to {entry_module(stem)} "
-                    "(see CONTRIBUTING.md, 'Adding a notebook')", pytrace=False)
+        pytest.fail(
+            f"notebook {stem} has no test entry: add CASE = Case(...) to {entry_module(stem)} "
+            "(see CONTRIBUTING.md, 'Adding a notebook')",
+            pytrace=False,
+        )
     return case
 
 
 def check_run(case, run, status):
-    assert run.verdicts() == {key: status for key in case.exercises}, \
-        f"{run.name}: exercise verdicts {run.verdicts()}, expected {status!r} for {list(case.exercises)}; " \
+    assert run.verdicts() == {key: status for key in case.exercises}, (
+        f"{run.name}: exercise verdicts {run.verdicts()}, expected {status!r} for {list(case.exercises)}; "
         f"open {run.path}"
+    )
     case.check(run)
-    assert run.cell_seconds < case.budget, \
+    assert run.cell_seconds < case.budget, (
         f"{run.name} took {run.cell_seconds:.1f} s in cells (budget {case.budget} s); open {run.path}"
+    )
 
 
 @pytest.mark.notebook
@@ -40,7 +45,8 @@ def answers(kind) -> list:
         case = case_for(stem)
         for i, item in enumerate(getattr(case, kind, ())):
             name = getattr(item[1], "__name__", "value")
-            found.append(pytest.param(*item, id=f"{stem}-{item[0].__name__}-{name}-{i}"))
+            marks = [pytest.mark.slow_checker] if case.slow_checkers else []
+            found.append(pytest.param(*item, id=f"{stem}-{item[0].__name__}-{name}-{i}", marks=marks))
     return found
 
 

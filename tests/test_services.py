@@ -86,6 +86,11 @@ def test_stop_line_reaches_a_real_example_service(nats_server):
 
 def test_services_run_from_a_terminal_too(nats_server):
     """A learner runs one by hand: the script finds helpers/ (editable install) and stops on a `stop` line."""
-    process = subprocess.run([sys.executable, str(Path(SERVICES) / "user_listener.py"), nats_server.url],
-                             input="stop\n", capture_output=True, text=True, timeout=20)
+    process = subprocess.run(
+        [sys.executable, str(Path(SERVICES) / "user_listener.py"), nats_server.url],
+        input="stop\n",
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert process.returncode == 0 and process.stdout.splitlines()[0] == "READY", process.stderr

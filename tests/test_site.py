@@ -27,13 +27,18 @@ PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQI
 def stand_in_copy(path: Path, folder: Path) -> Path:
     """What the harness writes after a solutions run, without running it: a plot and a verdict."""
     nb = nbformat.read(path, as_version=4)
-    nb.metadata["papermill"] = {"parameters": {"solutions": True}, "end_time": "2026-01-02T03:04:05.000000",
-                                "exception": None}
+    nb.metadata["papermill"] = {
+        "parameters": {"solutions": True},
+        "end_time": "2026-01-02T03:04:05.000000",
+        "exception": None,
+    }
     nb.metadata["nats_in_notebooks"] = {"nats_py": "2.16.0", "nats_server": "2.15.1"}
     first_code = next(c for c in nb.cells if c.cell_type == "code")
-    first_code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"}),
-                          nbformat.v4.new_output("display_data", data={"text/html": "<b>00.x: correct</b>"}),
-                          nbformat.v4.new_output("display_data", data={MIME: {"exercise.00.x": "correct"}})]
+    first_code.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": PIXEL, "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>00.x: correct</b>"}),
+        nbformat.v4.new_output("display_data", data={MIME: {"exercise.00.x": "correct"}}),
+    ]
     out = folder / f"{path.stem}.solutions.ipynb"
     nbformat.write(nb, out)
     return out
@@ -58,21 +63,29 @@ def local_targets(page: Path) -> list[str]:
 def check_site(out: Path, pages: list[Path], course) -> None:
     """Index first, one page per notebook in course order, the bar and the executed line on every page,
     and every local link answering with a file of the site."""
-    assert pages == [out / "index.html", *(out / f"{n.path.stem}.html" for n in course),
-                     *(out / f"{d.stem}.html" for d in site.documents())]
-    documents, pages = pages[len(course) + 1:], pages[:len(course) + 1]
+    assert pages == [
+        out / "index.html",
+        *(out / f"{n.path.stem}.html" for n in course),
+        *(out / f"{d.stem}.html" for d in site.documents()),
+    ]
+    documents, pages = pages[len(course) + 1 :], pages[: len(course) + 1]
     index = pages[0].read_text()
-    table = index[index.index("<table"):index.index("</table>")]
-    assert re.findall(r'href="(\d\d-[^"]+\.html)"', table) == [p.name for p in pages[1:]], \
+    table = index[index.index("<table") : index.index("</table>")]
+    assert re.findall(r'href="(\d\d-[^"]+\.html)"', table) == [p.name for p in pages[1:]], (
         "the index lists the pages in course order"
+    )
     for n in course:
         assert f">{html.escape(n.label)}</a>" in index and f"| {n.core} |" not in index and f">{n.core}<" in index
     for i, page in enumerate(pages):
         text = page.read_text()
         assert text.count('class="course-bar') == 2 and 'href="index.html">Contents</a>' in text
         assert re.search(r"Executed .+ against nats-server \S+ with nats-py \S+", text), page
-        bar = {rel: href for a in re.findall(r"<a [^>]*>", text) for rel in re.findall(r'rel="(\w+)"', a)
-               for href in re.findall(r'href="([^"]+)"', a)}
+        bar = {
+            rel: href
+            for a in re.findall(r"<a [^>]*>", text)
+            for rel in re.findall(r'rel="(\w+)"', a)
+            for href in re.findall(r'href="([^"]+)"', a)
+        }
         assert bar.get("prev") == (pages[i - 1].name if i > 1 else None), page
         assert bar.get("next") == (pages[i + 1].name if i < len(pages) - 1 else None), page
         for target in local_targets(page):
@@ -95,23 +108,40 @@ def test_builds_index_and_pages_from_the_copies(two_notebooks):
     pages = site.build(copies, out)
     course = site.notebooks()
     check_site(out, pages, course)
-    for n, page in zip(course, pages[1:len(course) + 1], strict=True):
+    for n, page in zip(course, pages[1 : len(course) + 1], strict=True):
         text = page.read_text()
         assert PNG.search(text) and "00.x: correct" in text, "outputs of the executed copy are on the page"
-        fences = sum(c.source.count("```mermaid") for c in nbformat.read(n.path, as_version=4).cells
-                     if c.cell_type == "markdown")
+        fences = sum(
+            c.source.count("```mermaid") for c in nbformat.read(n.path, as_version=4).cells if c.cell_type == "markdown"
+        )
         assert text.count('<pre class="mermaid">') == fences
 
 
-@pytest.mark.parametrize("spoil, says", [
-    (lambda path: path.unlink(), "is missing"),
-    (lambda path: edit(path, lambda nb: nb.cells[0].update(source=nb.cells[0].source + " (edited)")),
-     "another version"),
-    (lambda path: edit(path, lambda nb: nb.metadata.papermill.parameters.update(solutions=False)), "solutions=True"),
-    (lambda path: edit(path, lambda nb: nb.cells[1].outputs.append(
-        nbformat.v4.new_output("error", ename="KeyError", evalue="x", traceback=[]))), "raised"),
-    (lambda path: edit(path, lambda nb: nb.metadata.pop("nats_in_notebooks")), "harness"),
-], ids=["missing", "another version", "not solutions", "raised", "not the harness's"])
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        (lambda path: path.unlink(), "is missing"),
+        (
+            lambda path: edit(path, lambda nb: nb.cells[0].update(source=nb.cells[0].source + " (edited)")),
+            "another version",
+        ),
+        (
+            lambda path: edit(path, lambda nb: nb.metadata.papermill.parameters.update(solutions=False)),
+            "solutions=True",
+        ),
+        (
+            lambda path: edit(
+                path,
+                lambda nb: nb.cells[1].outputs.append(
+                    nbformat.v4.new_output("error", ename="KeyError", evalue="x", traceback=[])
+                ),
+            ),
+            "raised",
+        ),
+        (lambda path: edit(path, lambda nb: nb.metadata.pop("nats_in_notebooks")), "harness"),
+    ],
+    ids=["missing", "another version", "not solutions", "raised", "not the harness's"],
+)
 def test_refuses_a_copy_the_tests_did_not_vouch_for(two_notebooks, spoil, says):
     copies, out = two_notebooks
     spoil(sorted(copies.iterdir())[1])
@@ -131,22 +161,27 @@ def edit(path: Path, change) -> None:
 def test_links_become_pages_the_contents_becomes_the_index_and_files_are_copied(tmp_path):
     links = site.Links(notebooks(), tmp_path)
     assert links("[Next](01-publish-subscribe.ipynb#Recap)") == "[Next](01-publish-subscribe.html#Recap)"
-    assert links("[Contents](README.md) [Front](../README.md#contents)") == \
-        "[Contents](index.html) [Front](index.html)"
+    assert links("[Contents](README.md) [Front](../README.md#contents)") == "[Contents](index.html) [Front](index.html)"
     assert links("[conf](../config/nats-server.conf)") == "[conf](source/config/nats-server.conf)"
     assert (tmp_path / "source" / "config" / "nats-server.conf").is_file()
     assert links("[the services](services/)") == "[the services](source/notebooks/services/index.html)"
     listing = (tmp_path / "source" / "notebooks" / "services" / "index.html").read_text()
-    assert all(f'href="{f.name}"' in listing and (tmp_path / "source" / "notebooks" / "services" / f.name).is_file()
-               for f in (NOTEBOOKS / "services").glob("*.py"))
+    assert all(
+        f'href="{f.name}"' in listing and (tmp_path / "source" / "notebooks" / "services" / f.name).is_file()
+        for f in (NOTEBOOKS / "services").glob("*.py")
+    )
     kept = "[web](https://nats.io) [here](#Recap) [gone](no-such-file.md)"
     assert links(kept) == kept
 
 
-@pytest.mark.parametrize("spoil, says", [
-    (lambda cell: cell.outputs.pop(0), "0 of 1 plots"),  # the plot is gone from the copy's outputs...
-    (lambda cell: cell.outputs.pop(1), "exercise 00.x: 'correct' in the executed copy, the page shows no"),
-], ids=["a plot missing", "a verdict missing"])
+@pytest.mark.parametrize(
+    "spoil, says",
+    [
+        (lambda cell: cell.outputs.pop(0), "0 of 1 plots"),  # the plot is gone from the copy's outputs...
+        (lambda cell: cell.outputs.pop(1), "exercise 00.x: 'correct' in the executed copy, the page shows no"),
+    ],
+    ids=["a plot missing", "a verdict missing"],
+)
 def test_refuses_a_page_that_does_not_show_what_was_checked(two_notebooks, monkeypatch, spoil, says):
     copies, out = two_notebooks
     must_show = site.must_show

@@ -40,38 +40,46 @@ def test_notebooks_are_numbered_in_order():
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_stored_without_outputs(path):
     for i, cell in enumerate(load(path)["cells"]):
-        assert not cell.get("outputs") and not cell.get("execution_count"), \
+        assert not cell.get("outputs") and not cell.get("execution_count"), (
             f"{path.name} cell {i} has outputs: clear them before committing"
+        )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_follows_the_template(path):
     cells = load(path)["cells"]
     header, code = source(cells[0]), [c for c in cells if c["cell_type"] == "code"]
-    assert cells[0]["cell_type"] == "markdown" and header.startswith(f"# {path.name[:2]} · "), \
+    assert cells[0]["cell_type"] == "markdown" and header.startswith(f"# {path.name[:2]} · "), (
         f"{path.name}: first cell must start with '# {path.name[:2]} · Title'"
+    )
     for part in ("**You will learn**", "**Time:**", "**Navigation:**"):
         assert part in header, f"{path.name}: the header lacks {part}"
-    assert 3 <= len(re.findall(r"^- ", header.split("**You will learn**")[1], re.M)) <= 5, \
+    assert 3 <= len(re.findall(r"^- ", header.split("**You will learn**")[1], re.M)) <= 5, (
         f"{path.name}: 'You will learn' needs 3-5 bullets"
-    assert "parameters" in code[0]["metadata"].get("tags", []), \
+    )
+    assert "parameters" in code[0]["metadata"].get("tags", []), (
         f"{path.name}: the first code cell must be tagged parameters"
+    )
     for name in ("nats_url", "monitor_url", "solutions", "timeout"):
         assert re.search(rf"^{name} = ", source(code[0]), re.M), f"{path.name}: parameters lack {name}"
-    assert any(source(c).startswith("## Recap") for c in cells if c["cell_type"] == "markdown"), \
+    assert any(source(c).startswith("## Recap") for c in cells if c["cell_type"] == "markdown"), (
         f"{path.name}: no '## Recap' section"
-    assert cells[-1]["cell_type"] == "markdown" and NAV.search(source(cells[-1])), \
+    )
+    assert cells[-1]["cell_type"] == "markdown" and NAV.search(source(cells[-1])), (
         f"{path.name}: the last cell must repeat the navigation"
-    assert NAV.search(header).group() == NAV.search(source(cells[-1])).group(), \
+    )
+    assert NAV.search(header).group() == NAV.search(source(cells[-1])).group(), (
         f"{path.name}: top and bottom navigation differ"
+    )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
 def test_cells_are_short(path):
     for i, cell in enumerate(load(path)["cells"]):
         lines = [ln for ln in source(cell).splitlines() if ln.strip()]
-        assert cell["cell_type"] != "code" or len(lines) <= MAX_CELL_LINES, \
+        assert cell["cell_type"] != "code" or len(lines) <= MAX_CELL_LINES, (
             f"{path.name} cell {i} has {len(lines)} lines (at most {MAX_CELL_LINES}): split it"
+        )
 
 
 def test_navigation_and_contents_are_generated_and_current():

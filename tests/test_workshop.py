@@ -45,8 +45,9 @@ def room(tmp_path, monkeypatch):
 
 def test_generated_files(tmp_path):
     state = workshop.generate(options(3), tmp_path)
-    result = subprocess.run([binary(), "--config", str(tmp_path / "nats-server.conf"), "-t"],
-                            capture_output=True, text=True, timeout=20)
+    result = subprocess.run(
+        [binary(), "--config", str(tmp_path / "nats-server.conf"), "-t"], capture_output=True, text=True, timeout=20
+    )
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "learners.csv").read_text()
     assert text.splitlines()[0] == "learner,nats_url"
@@ -78,8 +79,9 @@ def test_compose_workshop_profile_runs_the_generated_config():
     assert room["image"] == nats_service["image"], "the workshop runs the same server version"
     mounts = {m.split(":")[0]: m.split(":")[1] for m in room["volumes"]}
     config = "./" + workshop.CONFIG.relative_to(REPO).as_posix()
-    assert room["command"][room["command"].index("--config") + 1] == mounts[config], \
+    assert room["command"][room["command"].index("--config") + 1] == mounts[config], (
         "compose must run the file that `make workshop` generates and the embedded server runs"
+    )
     assert mounts["./" + workshop.STORE.relative_to(REPO).as_posix()] == "/data"
     server = workshop.WorkshopServer(workshop.Options(1))
     assert server.config == workshop.CONFIG and "--config" in server.command()
@@ -92,8 +94,10 @@ def test_schedule_is_current():
     assert schedule.main(["--check"]) == 0, "run `python -m helpers.schedule` (or `make nav`)"
     kit = (REPO / "docs" / "instructor-kit.md").read_text()
     for nb in schedule.notebooks():  # scheduled with its header's core minutes, or listed as take-home
-        assert f"[{nb.label}](../notebooks/{nb.path.name}) (core {nb.core} min + " in kit or \
-            f"{nb.label} ({nb.time})" in kit
+        assert (
+            f"[{nb.label}](../notebooks/{nb.path.name}) (core {nb.core} min + " in kit
+            or f"{nb.label} ({nb.time})" in kit
+        )
 
 
 def test_readme_links_the_instructors_kit():
@@ -115,8 +119,9 @@ async def test_learners_are_isolated_and_see_their_own_account(room):
         mon = await asyncio.to_thread(find_server, one, state["local_monitor_url"])
         assert mon.monitor_url.endswith("?acc=learner01")
         assert set(monitor.connz(mon.monitor_url)["name"]) == {"learner01-nb"}
-        assert set(monitor.subsz(find_server(two, state["local_monitor_url"]).monitor_url)["subject"]) == \
-            {"user.created"}
+        assert set(monitor.subsz(find_server(two, state["local_monitor_url"]).monitor_url)["subject"]) == {
+            "user.created"
+        }
         with pytest.raises(nats.errors.NoRespondersError) as error:
             await b.request("greet.learner01", b"", timeout=1)
         assert "subjects are not shared between learners" in advice(error.value, two)

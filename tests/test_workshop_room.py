@@ -38,18 +38,33 @@ def run_learner(state: dict, learner: str, failures: list, runs: dict) -> None:
     for stem in stems():
         started = time.monotonic()
         try:
-            pm.execute_notebook(NOTEBOOKS / f"{stem}.ipynb", out / f"{stem}.ipynb", cwd=NOTEBOOKS,
-                                parameters={"nats_url": workshop.local_url(state, learner),
-                                            "monitor_url": state["local_monitor_url"], "solutions": True},
-                                kernel_name="python3", execution_timeout=CELL_TIMEOUT, progress_bar=False)
+            pm.execute_notebook(
+                NOTEBOOKS / f"{stem}.ipynb",
+                out / f"{stem}.ipynb",
+                cwd=NOTEBOOKS,
+                parameters={
+                    "nats_url": workshop.local_url(state, learner),
+                    "monitor_url": state["local_monitor_url"],
+                    "solutions": True,
+                },
+                kernel_name="python3",
+                execution_timeout=CELL_TIMEOUT,
+                progress_bar=False,
+            )
         except Exception as e:  # noqa: BLE001 - collected, reported together
             failures.append(f"{learner} {stem}: {type(e).__name__}: {str(e)[:300]} (open {out / stem}.ipynb)")
             continue
         DURATIONS.append((f"{stem} ({learner})", 0.0, time.monotonic() - started))
         path = out / f"{stem}.ipynb"
         params = {k: _literal(p["default"]) for k, p in pm.inspect_notebook(NOTEBOOKS / f"{stem}.ipynb").items()}
-        runs[(learner, stem)] = Run(f"{stem} ({learner})", path, read_records(path), params | {"solutions": True},
-                                    0.0, time.monotonic() - started)
+        runs[(learner, stem)] = Run(
+            f"{stem} ({learner})",
+            path,
+            read_records(path),
+            params | {"solutions": True},
+            0.0,
+            time.monotonic() - started,
+        )
 
 
 async def user_created_reaches(state: dict, publisher: str) -> int:
@@ -81,8 +96,12 @@ def watch_usage(monitor_url: str, peaks: dict, done: threading.Event) -> None:
             continue
         for a in accounts:
             streams = [s.get("state", {}) for s in a.get("stream_detail") or []]
-            now = {"streams": len(streams), "consumers": sum(s.get("consumer_count", 0) for s in streams),
-                   "memory": a.get("memory", 0), "storage": a.get("storage", 0)}
+            now = {
+                "streams": len(streams),
+                "consumers": sum(s.get("consumer_count", 0) for s in streams),
+                "memory": a.get("memory", 0),
+                "storage": a.get("storage", 0),
+            }
             peak = peaks.setdefault(a["name"], dict.fromkeys(now, 0))
             peaks[a["name"]] = {k: max(peak[k], now[k]) for k in now}
 
@@ -98,8 +117,10 @@ def test_three_learners_run_every_notebook_at_once(room):
     seconds = time.monotonic() - started
     done.set()
     watcher.join(5)
-    print(f"\n{LEARNERS} learners x {len(stems())} notebooks at once: {seconds:.0f} s; peak JetStream use per "
-          f"account: {peaks}")
+    print(
+        f"\n{LEARNERS} learners x {len(stems())} notebooks at once: {seconds:.0f} s; peak JetStream use per "
+        f"account: {peaks}"
+    )
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)
     limits = workshop.LEARNER_LIMITS
     for name in learners:  # the course fits in an account with room to spare (a learner may keep a few extra)
@@ -119,11 +140,16 @@ def test_three_learners_run_every_notebook_at_once(room):
     assert asyncio.run(user_created_reaches(room, learners[0])) == 0
 
     board = OUTPUT / "workshop" / "progress-board.ipynb"
-    pm.execute_notebook(NOTEBOOKS / "instructor" / "progress-board.ipynb", board, cwd=NOTEBOOKS / "instructor",
-                        parameters={"instructor_url": workshop.local_url(room, "instructor"), "watch_minutes": 0},
-                        kernel_name="python3", execution_timeout=CELL_TIMEOUT, progress_bar=False)
+    pm.execute_notebook(
+        NOTEBOOKS / "instructor" / "progress-board.ipynb",
+        board,
+        cwd=NOTEBOOKS / "instructor",
+        parameters={"instructor_url": workshop.local_url(room, "instructor"), "watch_minutes": 0},
+        kernel_name="python3",
+        execution_timeout=CELL_TIMEOUT,
+        progress_bar=False,
+    )
     shown = read_records(board)
     exercises = {k for run in runs.values() for k in run.verdicts()}
     assert shown["board_learners"] == learners
     assert shown["board_correct"] == {name: len(exercises) for name in learners}
-

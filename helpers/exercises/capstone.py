@@ -22,8 +22,11 @@ from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exerci
 NOTIFIED_BUCKET = "NB13_EX_NOTIFIED"
 
 
-@exercise("13.notify_once", hint="kv.create(order_id, b'...') succeeds for the first delivery only; for any later "
-                                 "one it raises nats.js.errors.KeyWrongLastSequenceError: then do not send.")
+@exercise(
+    "13.notify_once",
+    hint="kv.create(order_id, b'...') succeeds for the first delivery only; for any later "
+    "one it raises nats.js.errors.KeyWrongLastSequenceError: then do not send.",
+)
 async def check_notify_once(answer, server, *, orders: int = 12, recorded: int = 3, timeout: float = 5.0):
     async with jetstream(server, "13-capstone.checker-notify-once", timeout) as js:
         await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
@@ -55,20 +58,28 @@ async def check_notify_once(answer, server, *, orders: int = 12, recorded: int =
 def _judge_notifications(sent: Counter, ids: list[str], recorded: int) -> str:
     again = [i for i in ids[:recorded] if sent[i]]
     if again:
-        raise Wrong(f"{len(again)} orders the crashed instance had already notified (their keys were in the bucket) "
-                    f"were notified again, e.g. {again[0]}: look the order up in `kv`, not in this process's memory.")
+        raise Wrong(
+            f"{len(again)} orders the crashed instance had already notified (their keys were in the bucket) "
+            f"were notified again, e.g. {again[0]}: look the order up in `kv`, not in this process's memory."
+        )
     twice = {i: n for i, n in sent.items() if n > 1}
     if twice:
         order_id, n = next(iter(twice.items()))
-        raise Wrong(f"{len(twice)} orders were notified more than once ({order_id}: {n} times). Deliveries of one "
-                    "order that arrive at the same moment must not both send: reading the bucket and then writing it "
-                    "leaves a gap between the two; kv.create() checks and writes in one step.")
+        raise Wrong(
+            f"{len(twice)} orders were notified more than once ({order_id}: {n} times). Deliveries of one "
+            "order that arrive at the same moment must not both send: reading the bucket and then writing it "
+            "leaves a gap between the two; kv.create() checks and writes in one step."
+        )
     never = [i for i in ids[recorded:] if not sent[i]]
     if never:
-        raise Wrong(f"{len(never)} of {len(ids) - recorded} new orders were never notified, e.g. {never[0]}: call "
-                    "`await send(order_id)` when this delivery is the first.")
-    return (f"{len(ids) - recorded} new orders notified once each, though some were delivered twice at the same "
-            f"moment and some again later; the {recorded} orders already recorded were not sent again.")
+        raise Wrong(
+            f"{len(never)} of {len(ids) - recorded} new orders were never notified, e.g. {never[0]}: call "
+            "`await send(order_id)` when this delivery is the first."
+        )
+    return (
+        f"{len(ids) - recorded} new orders notified once each, though some were delivered twice at the same "
+        f"moment and some again later; the {recorded} orders already recorded were not sent again."
+    )
 
 
 def _policy(answer) -> tuple[float, int]:
@@ -103,21 +114,29 @@ async def _call(session, url, order, timeout, retries) -> bool:
     return False
 
 
-@exercise("13.a_policy", hint="a dict {'timeout': seconds, 'retries': n}: a timeout well above a healthy call "
-                              "(40 ms), one retry, and 3 × (1 + retries) × timeout within the user's budget.",
-          timeout=20.0)
-async def check_a_policy(answer, server, *, budget: float = 1.0, healthy_ms: float = 40.0, retry_budget: int = 2,
-                         orders: int = 12):
+@exercise(
+    "13.a_policy",
+    hint="a dict {'timeout': seconds, 'retries': n}: a timeout well above a healthy call "
+    "(40 ms), one retry, and 3 × (1 + retries) × timeout within the user's budget.",
+    timeout=20.0,
+)
+async def check_a_policy(
+    answer, server, *, budget: float = 1.0, healthy_ms: float = 40.0, retry_budget: int = 2, orders: int = 12
+):
     timeout, retries = _policy(answer)
     if retries > retry_budget:
-        raise Wrong(f"{retries} retries: when a service struggles or is down, every order sends it {1 + retries} "
-                    f"calls, {1 + retries} times the load just when it can least take it. The retry budget is "
-                    f"{retry_budget}.")
+        raise Wrong(
+            f"{retries} retries: when a service struggles or is down, every order sends it {1 + retries} "
+            f"calls, {1 + retries} times the load just when it can least take it. The retry budget is "
+            f"{retry_budget}."
+        )
     worst = 3 * (1 + retries) * timeout
     if worst > budget:
-        raise Wrong(f"in the worst case the three calls take 3 × (1 + {retries}) × {timeout:g} s = {worst:.2f} s, "
-                    f"and the user gives up after {budget:g} s: the orders service would go on working for nobody. "
-                    "Shorten the timeout (or retry less).")
+        raise Wrong(
+            f"in the worst case the three calls take 3 × (1 + {retries}) × {timeout:g} s = {worst:.2f} s, "
+            f"and the user gives up after {budget:g} s: the orders service would go on working for nobody. "
+            "Shorten the timeout (or retry less)."
+        )
     calls, first_seen, finished = Counter(), set(), asyncio.Event()
 
     async def healthy(request):
@@ -142,11 +161,14 @@ async def check_a_policy(answer, server, *, budget: float = 1.0, healthy_ms: flo
     runner, url = await _serve({"healthy": healthy, "flaky": flaky, "dead": dead})
     try:
         async with ClientSession(connector=TCPConnector(limit=0)) as session:
+
             async def chain(i, last):
                 order = {"id": f"{last}-{i}"}
-                return (await _call(session, f"{url}/healthy", order, timeout, retries)
-                        and await _call(session, f"{url}/healthy", order, timeout, retries)
-                        and await _call(session, f"{url}/{last}", order, timeout, retries))
+                return (
+                    await _call(session, f"{url}/healthy", order, timeout, retries)
+                    and await _call(session, f"{url}/healthy", order, timeout, retries)
+                    and await _call(session, f"{url}/{last}", order, timeout, retries)
+                )
 
             return await _judge_policy(chain, calls, timeout, retries, worst, budget, healthy_ms, orders)
     finally:
@@ -157,16 +179,23 @@ async def check_a_policy(answer, server, *, budget: float = 1.0, healthy_ms: flo
 async def _judge_policy(chain, calls, timeout, retries, worst, budget, healthy_ms, orders) -> str:
     placed = await asyncio.gather(*(chain(i, "healthy") for i in range(orders)))
     if not all(placed):
-        raise Wrong(f"{placed.count(False)} of {orders} orders failed with every service healthy: a timeout of "
-                    f"{timeout:g} s is too short for calls that take {healthy_ms:g} ms (and longer on a busy machine).")
+        raise Wrong(
+            f"{placed.count(False)} of {orders} orders failed with every service healthy: a timeout of "
+            f"{timeout:g} s is too short for calls that take {healthy_ms:g} ms (and longer on a busy machine)."
+        )
     placed = await asyncio.gather(*(chain(i, "flaky") for i in range(orders)))
     if not all(placed):
-        raise Wrong(f"{placed.count(False)} of {orders} orders failed because one call failed once (a 503, then it "
-                    "would have worked): give each call a retry.")
+        raise Wrong(
+            f"{placed.count(False)} of {orders} orders failed because one call failed once (a 503, then it "
+            "would have worked): give each call a retry."
+        )
     placed = await asyncio.gather(*(chain(i, "dead") for i in range(orders)))
     if any(placed) or calls["dead"] != orders * (1 + retries):
-        raise Wrong(f"the dead service got {calls['dead']} calls for {orders} orders, expected "
-                    f"{orders * (1 + retries)}.")
-    return (f"timeout {timeout:g} s, {retries} retries: healthy orders go through, a transient failure is retried, "
-            f"the worst case is {worst:.2f} s (the user waits {budget:g} s), and a dead service gets {1 + retries} "
-            "calls per order. Now run the next cell: what can this policy not fix?")
+        raise Wrong(
+            f"the dead service got {calls['dead']} calls for {orders} orders, expected {orders * (1 + retries)}."
+        )
+    return (
+        f"timeout {timeout:g} s, {retries} retries: healthy orders go through, a transient failure is retried, "
+        f"the worst case is {worst:.2f} s (the user waits {budget:g} s), and a dead service gets {1 + retries} "
+        "calls per order. Now run the next cell: what can this policy not fix?"
+    )

@@ -65,13 +65,17 @@ class _Election:
         return getattr(self._js, name)
 
 
-@exercise("11.publish_with_retry",
-          hint="loop until time.monotonic() passes a deadline `give_up` seconds away: try "
-               "js.publish(subject, data, headers={'Nats-Msg-Id': msg_id}, timeout=...) and return its ack; "
-               "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
-               "deadline, raise.", timeout=60)
-async def check_publish_with_retry(answer, server, *, cluster=None, payments: int = 8, give_up: float = 5.0,
-                                   give_up_short: float = 0.3):
+@exercise(
+    "11.publish_with_retry",
+    hint="loop until time.monotonic() passes a deadline `give_up` seconds away: try "
+    "js.publish(subject, data, headers={'Nats-Msg-Id': msg_id}, timeout=...) and return its ack; "
+    "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
+    "deadline, raise.",
+    timeout=60,
+)
+async def check_publish_with_retry(
+    answer, server, *, cluster=None, payments: int = 8, give_up: float = 5.0, give_up_short: float = 0.3
+):
     async with _a_cluster(cluster) as c:
         nc = await nats.connect(servers=c.urls, name="11-checker.publish_with_retry", error_cb=_quiet)
         js = nc.jetstream(timeout=2)
@@ -84,41 +88,64 @@ async def check_publish_with_retry(answer, server, *, cluster=None, payments: in
                 if i == 3:  # a real leader change too: the leader steps down, the others elect one
                     await nc.request(f"$JS.API.STREAM.LEADER.STEPDOWN.{RETRY_STREAM}", b"", timeout=2)
                 try:
-                    ack = await attempt(answer, election, RETRY_SUBJECT, f"payment {i}".encode(), f"pay-{i}",
-                                        give_up, timeout=give_up + 5)
+                    ack = await attempt(
+                        answer,
+                        election,
+                        RETRY_SUBJECT,
+                        f"payment {i}".encode(),
+                        f"pay-{i}",
+                        give_up,
+                        timeout=give_up + 5,
+                    )
                 except (NoStreamResponseError, nats.errors.TimeoutError) as error:
                     if type(error) is TimeoutError:  # attempt()'s own deadline, not the client's error
-                        raise Wrong(f"payment {i} was still being retried after {give_up + 5} s: stop at the "
-                                    "`give_up` deadline.") from None
-                    raise Wrong(f"payment {i}: {type(error).__name__} reached the caller. During an election "
-                                "a publish fails like that for a few seconds: catch it and publish again.") from None
+                        raise Wrong(
+                            f"payment {i} was still being retried after {give_up + 5} s: stop at the "
+                            "`give_up` deadline."
+                        ) from None
+                    raise Wrong(
+                        f"payment {i}: {type(error).__name__} reached the caller. During an election "
+                        "a publish fails like that for a few seconds: catch it and publish again."
+                    ) from None
                 if not isinstance(ack, PubAck):
                     raise Wrong(f"payment {i}: return the ack js.publish returned, not {type(ack).__name__}.")
             state = (await js.stream_info(RETRY_STREAM)).state
-            stored = [(await js.get_msg(RETRY_STREAM, seq)).data.decode()
-                      for seq in range(state.first_seq + 1, state.last_seq + 1)]  # after "ready"
+            stored = [
+                (await js.get_msg(RETRY_STREAM, seq)).data.decode()
+                for seq in range(state.first_seq + 1, state.last_seq + 1)
+            ]  # after "ready"
             expected = [f"payment {i}" for i in range(payments)]
             if len(stored) > payments:
-                raise Wrong(f"{len(stored)} messages stored for {payments} payments: the retry after a lost ack "
-                            "stored a second copy. Send msg_id in the Nats-Msg-Id header, so the stream stores "
-                            "a retried message once.")
+                raise Wrong(
+                    f"{len(stored)} messages stored for {payments} payments: the retry after a lost ack "
+                    "stored a second copy. Send msg_id in the Nats-Msg-Id header, so the stream stores "
+                    "a retried message once."
+                )
             if sorted(set(stored)) != sorted(expected):
-                raise Wrong(f"the stream holds {sorted(set(stored))}, expected {expected}: publish `data` to "
-                            "`subject`.")
+                raise Wrong(
+                    f"the stream holds {sorted(set(stored))}, expected {expected}: publish `data` to `subject`."
+                )
             started = time.monotonic()
             try:
-                await attempt(answer, js, "nb11.ex1.nowhere", b"lost", "nowhere-1", give_up_short,
-                              timeout=give_up_short + 3)
+                await attempt(
+                    answer, js, "nb11.ex1.nowhere", b"lost", "nowhere-1", give_up_short, timeout=give_up_short + 3
+                )
             except Exception as error:
                 took = time.monotonic() - started
                 if type(error) is TimeoutError:
-                    raise Wrong(f"on a subject no stream stores, with give_up={give_up_short}, it was still "
-                                f"retrying after {took:.1f} s: stop at the deadline and raise.") from None
+                    raise Wrong(
+                        f"on a subject no stream stores, with give_up={give_up_short}, it was still "
+                        f"retrying after {took:.1f} s: stop at the deadline and raise."
+                    ) from None
             else:
-                raise Wrong("on a subject no stream stores it returned instead of raising: past `give_up`, "
-                            "raise the last error so that the caller knows the payment is not stored.")
-            return (f"{payments} payments through a lost leader (simulated), a real leader change and a lost "
-                    f"ack: each stored once; with no stream at all it gave up after {took:.1f} s.")
+                raise Wrong(
+                    "on a subject no stream stores it returned instead of raising: past `give_up`, "
+                    "raise the last error so that the caller knows the payment is not stored."
+                )
+            return (
+                f"{payments} payments through a lost leader (simulated), a real leader change and a lost "
+                f"ack: each stored once; with no stream at all it gave up after {took:.1f} s."
+            )
         finally:
             await delete_if_exists(js.delete_stream, RETRY_STREAM)
             await nc.close()
@@ -155,20 +182,25 @@ def _static_plan(answer) -> tuple[int, dict]:
     if not isinstance(options, dict):
         raise Wrong("connect_options is a dict of keyword arguments for nats.connect.")
     if set(options) & set(NOT_THE_CHECKERS):
-        raise Wrong(f"leave {sorted(set(options) & set(NOT_THE_CHECKERS))} out of connect_options: the checker "
-                    "passes the three URLs, in an order of its own, and its own callbacks.")
+        raise Wrong(
+            f"leave {sorted(set(options) & set(NOT_THE_CHECKERS))} out of connect_options: the checker "
+            "passes the three URLs, in an order of its own, and its own callbacks."
+        )
     if options.get("allow_reconnect") is False:
         raise Wrong("allow_reconnect=False: the first node failure closes the connection for good.")
     return replicas, options
 
 
-@exercise("11.payments_plan",
-          hint='{"replicas": <copies of the stream>, "connect_options": {...}}: a majority must survive one node; '
-               "a frozen node is noticed by PINGs (ping_interval, max_outstanding_pings); publishes made while "
-               "reconnecting wait in a buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",
-          timeout=60)
-async def check_payments_plan(answer, server, *, cluster=None, notice_within: float = 1.0, burst: int = 40,
-                              burst_bytes: int = 100_000):
+@exercise(
+    "11.payments_plan",
+    hint='{"replicas": <copies of the stream>, "connect_options": {...}}: a majority must survive one node; '
+    "a frozen node is noticed by PINGs (ping_interval, max_outstanding_pings); publishes made while "
+    "reconnecting wait in a buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",
+    timeout=60,
+)
+async def check_payments_plan(
+    answer, server, *, cluster=None, notice_within: float = 1.0, burst: int = 40, burst_bytes: int = 100_000
+):
     replicas, options = _static_plan(answer)
     async with _a_cluster(cluster) as c:
         admin = await nats.connect(servers=c.urls, name="11-checker.admin", error_cb=_quiet)
@@ -178,8 +210,10 @@ async def check_payments_plan(answer, server, *, cluster=None, notice_within: fl
             try:
                 await js.add_stream(name=PLAN_STREAM, subjects=[PLAN_SUBJECT], num_replicas=replicas)
             except BadRequestError as error:
-                raise Wrong(f"the cluster refused replicas={replicas} ({error.description}): three nodes hold "
-                            "at most three copies.") from None
+                raise Wrong(
+                    f"the cluster refused replicas={replicas} ({error.description}): three nodes hold "
+                    "at most three copies."
+                ) from None
             await _first_publish(js, PLAN_SUBJECT, b"payment 0")
             info = await _with_leader(js, PLAN_STREAM)
             victim = info.cluster.leader if replicas == 1 else info.cluster.replicas[0].name  # a follower
@@ -220,9 +254,15 @@ async def _freeze_and_watch(c, victim, options, notice_within, burst, burst_byte
             all_arrived.set()
 
     try:
-        service = await nats.connect(servers=[c.nodes[victim].url, *others], dont_randomize=True,
-                                     name="11-checker.payment-service", disconnected_cb=on_disconnected,
-                                     reconnected_cb=on_reconnected, error_cb=_quiet, **options)
+        service = await nats.connect(
+            servers=[c.nodes[victim].url, *others],
+            dont_randomize=True,
+            name="11-checker.payment-service",
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+            error_cb=_quiet,
+            **options,
+        )
     except TypeError as error:
         raise Wrong(f"nats.connect does not take one of connect_options: {error}.") from None
     watcher = await nats.connect(others[0], name="11-checker.watcher", error_cb=_quiet)
@@ -238,8 +278,9 @@ async def _freeze_and_watch(c, victim, options, notice_within, burst, burst_byte
             except (nats.errors.TimeoutError, NoStreamResponseError) as error:
                 outcome["payment"] = type(error).__name__
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reconnected.wait(), notice_within + 1.0 - (time.monotonic() -
-                                                                                 outcome["frozen_at"]))
+                await asyncio.wait_for(
+                    reconnected.wait(), notice_within + 1.0 - (time.monotonic() - outcome["frozen_at"])
+                )
         if reconnected.is_set() and outcome["buffered"] == burst:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_arrived.wait(), 3)
@@ -256,35 +297,55 @@ def _judge_plan(replicas, options, victim, outcome, notice_within, burst, burst_
     majority, acked = replicas // 2 + 1, outcome["payment"] == "acked"
     seen = "" if acked else f" The cluster agrees: with {victim} frozen, the next payment got no ack within 1 s."
     if replicas == 1:
-        raise Wrong("replicas=1: one copy means no payments while its node is down, and none of its data if the "
-                    f"node is lost for good.{seen}")
+        raise Wrong(
+            "replicas=1: one copy means no payments while its node is down, and none of its data if the "
+            f"node is lost for good.{seen}"
+        )
     if replicas - 1 < majority:
-        raise Wrong(f"replicas={replicas}: {replicas} copies need {majority} for a majority, so losing one leaves "
-                    f"{replicas - 1}, not enough to accept writes.{seen}")
+        raise Wrong(
+            f"replicas={replicas}: {replicas} copies need {majority} for a majority, so losing one leaves "
+            f"{replicas - 1}, not enough to accept writes.{seen}"
+        )
     interval, outstanding = options.get("ping_interval", 120), options.get("max_outstanding_pings", 2)
     worst = (outstanding + 1) * interval
     if worst > notice_within:
-        seen = (f"it noticed after {outcome['noticed']:.2f} s this time" if "noticed" in outcome else
-                f"it had not noticed after {notice_within + 1:.1f} s")
-        raise Wrong(f"the service's node froze and {seen}. A frozen server keeps the socket open: the client "
-                    "finds out only when its PINGs go unanswered, after up to (max_outstanding_pings + 1) x "
-                    f"ping_interval = {outstanding + 1} x {interval} = {worst} s. Make that at most {notice_within} s.")
+        seen = (
+            f"it noticed after {outcome['noticed']:.2f} s this time"
+            if "noticed" in outcome
+            else f"it had not noticed after {notice_within + 1:.1f} s"
+        )
+        raise Wrong(
+            f"the service's node froze and {seen}. A frozen server keeps the socket open: the client "
+            "finds out only when its PINGs go unanswered, after up to (max_outstanding_pings + 1) x "
+            f"ping_interval = {outstanding + 1} x {interval} = {worst} s. Make that at most {notice_within} s."
+        )
     if outcome["refused"]:
-        raise Wrong(f"only {outcome['buffered']} of the {burst} payments of {burst_bytes // 1000} kB published "
-                    f"while reconnecting were buffered; the next raised {outcome['refused']}. The buffer holds "
-                    f"pending_size bytes ({options.get('pending_size', 2 * 1024 * 1024)}): make room for the "
-                    "burst and the protocol's few bytes per message.")
+        raise Wrong(
+            f"only {outcome['buffered']} of the {burst} payments of {burst_bytes // 1000} kB published "
+            f"while reconnecting were buffered; the next raised {outcome['refused']}. The buffer holds "
+            f"pending_size bytes ({options.get('pending_size', 2 * 1024 * 1024)}): make room for the "
+            "burst and the protocol's few bytes per message."
+        )
     pending = options.get("pending_size", 2 * 1024 * 1024)
     if "noticed" not in outcome and pending < burst * (burst_bytes + 64):  # not measured here: the arithmetic
-        raise Wrong(f"pending_size={pending} bytes cannot hold {burst} payments of {burst_bytes // 1000} kB "
-                    "published while reconnecting: make room for the burst and the protocol's bytes per message.")
+        raise Wrong(
+            f"pending_size={pending} bytes cannot hold {burst} payments of {burst_bytes // 1000} kB "
+            "published while reconnecting: make room for the burst and the protocol's bytes per message."
+        )
     if outcome["max_reconnect_attempts"] != -1:
         attempts, wait = outcome["max_reconnect_attempts"], options.get("reconnect_time_wait", 2)
-        raise Wrong(f"max_reconnect_attempts={attempts}: with the whole cluster down, the client gives up after "
-                    f"about {attempts} x reconnect_time_wait = {attempts * wait} s and closes for good; the "
-                    "maintenance window has no stated end: -1 never gives up.")
-    measured = (f"; with {victim} frozen, payments were still acked, the client noticed in "
-                f"{outcome['noticed']:.2f} s and {outcome['delivered']} of its {burst} buffered payments arrived"
-                if acked and "noticed" in outcome else "")
-    return (f"replicas={replicas} keeps a majority without any one node, a frozen node is noticed within {worst} s, "
-            f"the buffer holds the burst, and the client never gives up{measured}.")
+        raise Wrong(
+            f"max_reconnect_attempts={attempts}: with the whole cluster down, the client gives up after "
+            f"about {attempts} x reconnect_time_wait = {attempts * wait} s and closes for good; the "
+            "maintenance window has no stated end: -1 never gives up."
+        )
+    measured = (
+        f"; with {victim} frozen, payments were still acked, the client noticed in "
+        f"{outcome['noticed']:.2f} s and {outcome['delivered']} of its {burst} buffered payments arrived"
+        if acked and "noticed" in outcome
+        else ""
+    )
+    return (
+        f"replicas={replicas} keeps a majority without any one node, a frozen node is noticed within {worst} s, "
+        f"the buffer holds the burst, and the client never gives up{measured}."
+    )

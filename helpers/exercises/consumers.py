@@ -30,8 +30,12 @@ async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
     return ids
 
 
-@exercise("06.work_through", hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
-                                  "collect its id; stop when fetch raises TimeoutError or returns [].", timeout=15.0)
+@exercise(
+    "06.work_through",
+    hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
+    "collect its id; stop when fetch raises TimeoutError or returns [].",
+    timeout=15.0,
+)
 async def check_work_through(answer, server):
     async with jetstream(server, "06-consumers.checker") as js:
         return await _work_through(answer, js)
@@ -39,39 +43,55 @@ async def check_work_through(answer, server):
 
 async def _work_through(answer, js):
     published = await _fresh_stream(js, EX1_STREAM, "nb06.ex1.invoices", EX1_INVOICES)
-    psub = await js.pull_subscribe("nb06.ex1.invoices", durable="NB06_ex1_worker", stream=EX1_STREAM,
-                                   config=ConsumerConfig(ack_wait=30))
+    psub = await js.pull_subscribe(
+        "nb06.ex1.invoices", durable="NB06_ex1_worker", stream=EX1_STREAM, config=ConsumerConfig(ack_wait=30)
+    )
     started = time.monotonic()
     try:
         ids = await attempt(answer, psub, timeout=12.0)
         info = await psub.consumer_info()
     except TimeoutError as e:
         if time.monotonic() - started > 11.5:
-            raise Wrong("it did not finish within 12 s. Does your loop stop when a fetch comes back empty "
-                        "(TimeoutError or [])? Is it bounded?") from None
-        raise Wrong(f"your code let {type(e).__module__}.{type(e).__name__} escape: an empty fetch raises it. "
-                    "Catch TimeoutError (the built-in: nats.errors.TimeoutError is a subclass, and nats-py "
-                    "sometimes raises the plain one) and stop there.") from None
+            raise Wrong(
+                "it did not finish within 12 s. Does your loop stop when a fetch comes back empty "
+                "(TimeoutError or [])? Is it bounded?"
+            ) from None
+        raise Wrong(
+            f"your code let {type(e).__module__}.{type(e).__name__} escape: an empty fetch raises it. "
+            "Catch TimeoutError (the built-in: nats.errors.TimeoutError is a subclass, and nats-py "
+            "sometimes raises the plain one) and stop there."
+        ) from None
     finally:
         await psub.unsubscribe()
         await delete_if_exists(js.delete_stream, EX1_STREAM)
     if not isinstance(ids, list):
         raise Wrong(f"return a list of invoice ids, not {type(ids).__name__}.")
     if info.num_pending:
-        raise Wrong(f"{info.num_pending} of {EX1_INVOICES} invoices were never fetched: one fetch returns at most "
-                    "one batch. Keep fetching until a fetch comes back empty (TimeoutError or []).")
+        raise Wrong(
+            f"{info.num_pending} of {EX1_INVOICES} invoices were never fetched: one fetch returns at most "
+            "one batch. Keep fetching until a fetch comes back empty (TimeoutError or [])."
+        )
     if info.num_ack_pending:
-        raise Wrong(f"{info.num_ack_pending} fetched invoices were never acked (num_ack_pending="
-                    f"{info.num_ack_pending}): call `await msg.ack()` on each, or they come back after ack_wait.")
+        raise Wrong(
+            f"{info.num_ack_pending} fetched invoices were never acked (num_ack_pending="
+            f"{info.num_ack_pending}): call `await msg.ack()` on each, or they come back after ack_wait."
+        )
     if ids != published:
-        raise Wrong(f"you returned {len(ids)} ids starting {ids[:2]}; expected the {len(published)} ids "
-                    f"{published[0]} ... {published[-1]} in order: json.loads(msg.data)['id'] for each message.")
-    return (f"All {EX1_INVOICES} invoices fetched in batches and acked: the server shows num_pending=0 and "
-            "num_ack_pending=0, and the empty fetch ended the loop.")
+        raise Wrong(
+            f"you returned {len(ids)} ids starting {ids[:2]}; expected the {len(published)} ids "
+            f"{published[0]} ... {published[-1]} in order: json.loads(msg.data)['id'] for each message."
+        )
+    return (
+        f"All {EX1_INVOICES} invoices fetched in batches and acked: the server shows num_pending=0 and "
+        "num_ack_pending=0, and the empty fetch ended the loop."
+    )
 
 
-@exercise("06.answer_2", hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
-                              "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.")
+@exercise(
+    "06.answer_2",
+    hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
+    "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.",
+)
 async def check_answer_2(answer, server):
     async with jetstream(server, "06-consumers.checker") as js:
         return await _answer_2(answer, js)
@@ -86,8 +106,10 @@ async def _answer_2(answer, js):
         try:
             psub = await js.pull_subscribe("nb06.ex2.invoices", stream=EX2_STREAM, config=config)
         except nats.js.errors.BadRequestError as e:
-            raise Wrong(f"the server refused this consumer: {e.description}. "
-                        "A start sequence needs deliver_policy=DeliverPolicy.BY_START_SEQUENCE.") from None
+            raise Wrong(
+                f"the server refused this consumer: {e.description}. "
+                "A start sequence needs deliver_policy=DeliverPolicy.BY_START_SEQUENCE."
+            ) from None
         info = await psub.consumer_info()
         try:
             msgs = await psub.fetch(EX2_INVOICES + 5, timeout=1.0)
@@ -97,16 +119,21 @@ async def _answer_2(answer, js):
     finally:
         await delete_if_exists(js.delete_stream, EX2_STREAM)
     got = [json.loads(m.data)["id"] for m in msgs]
-    expected = published[EX2_START - 1:]
+    expected = published[EX2_START - 1 :]
     if info.config.deliver_policy != DeliverPolicy.BY_START_SEQUENCE:
-        raise Wrong(f"deliver_policy is {info.config.deliver_policy}: the replay must start at a stream "
-                    "sequence, which is DeliverPolicy.BY_START_SEQUENCE (with opt_start_seq).")
+        raise Wrong(
+            f"deliver_policy is {info.config.deliver_policy}: the replay must start at a stream "
+            "sequence, which is DeliverPolicy.BY_START_SEQUENCE (with opt_start_seq)."
+        )
     if got != expected:
         first = msgs[0].metadata.sequence.stream if msgs else None
-        raise Wrong(f"it delivered {len(got)} invoices starting at stream sequence {first}; the audit starts at "
-                    f"sequence {EX2_START} ({len(expected)} invoices). Check opt_start_seq.")
+        raise Wrong(
+            f"it delivered {len(got)} invoices starting at stream sequence {first}; the audit starts at "
+            f"sequence {EX2_START} ({len(expected)} invoices). Check opt_start_seq."
+        )
     if info.config.ack_policy != AckPolicy.NONE:
-        raise Wrong(f"ack_policy is {info.config.ack_policy}: every delivered invoice would wait for an ack "
-                    "and be redelivered. A read-only replay uses AckPolicy.NONE.")
-    return (f"Delivered sequences {EX2_START}-{EX2_INVOICES} ({len(expected)} invoices), with nothing "
-            "waiting for acks.")
+        raise Wrong(
+            f"ack_policy is {info.config.ack_policy}: every delivered invoice would wait for an ack "
+            "and be redelivered. A read-only replay uses AckPolicy.NONE."
+        )
+    return f"Delivered sequences {EX2_START}-{EX2_INVOICES} ({len(expected)} invoices), with nothing waiting for acks."

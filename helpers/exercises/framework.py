@@ -80,8 +80,10 @@ class Verdict:
 
     def _repr_html_(self) -> str:
         icon, colour = {"correct": ("✅", "#1a7f37"), "wrong": ("❌", "#cf222e")}.get(self.status, ("⏳", "#9a6700"))
-        return (f'<div style="border-left:4px solid {colour};padding:4px 8px">{icon} <b>{self.key}: '
-                f"{self.status}</b><br>{html.escape(self.message)}</div>")
+        return (
+            f'<div style="border-left:4px solid {colour};padding:4px 8px">{icon} <b>{self.key}: '
+            f"{self.status}</b><br>{html.escape(self.message)}</div>"
+        )
 
     def __str__(self) -> str:
         return f"{self.key}: {self.status}: {self.message}"
@@ -96,8 +98,12 @@ def untouched(answer) -> bool:
     if answer is ... or answer is None:
         return True
     code = getattr(answer, "__code__", None)
-    return (code is not None and not code.co_names and Ellipsis in code.co_consts
-            and set(code.co_consts) <= {None, Ellipsis})  # `return None` or `pass` instead: an attempt
+    return (
+        code is not None
+        and not code.co_names
+        and Ellipsis in code.co_consts
+        and set(code.co_consts) <= {None, Ellipsis}
+    )  # `return None` or `pass` instead: an attempt
 
 
 async def attempt(answer, *args, timeout: float = 5.0):
@@ -116,8 +122,10 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
     def wrap(check):
         number, _, name = key.partition(".")
         if not (len(number) == 2 and number.isdigit() and check.__name__ == f"check_{name}"):
-            raise ValueError(f"checker {check.__name__} with key {key!r}: the convention is key 'NN.<name>' "
-                             "for a checker named check_<name>, <name> being the learner's function or variable")
+            raise ValueError(
+                f"checker {check.__name__} with key {key!r}: the convention is key 'NN.<name>' "
+                "for a checker named check_<name>, <name> being the learner's function or variable"
+            )
 
         @functools.wraps(check)
         async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
@@ -141,8 +149,11 @@ def exercise(key: str, hint: str, timeout: float = 10.0):
 
 def _where(error: BaseException) -> str:
     """The learner's line that raised: the last traceback frame outside the course's and the libraries' code."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__)
-              if not any(part in f.filename for part in (_HELPERS, "site-packages", "/lib/python"))]
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not any(part in f.filename for part in (_HELPERS, "site-packages", "/lib/python"))
+    ]
     if not frames:
         return ""
     frame = frames[-1]
@@ -162,9 +173,15 @@ async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
         return Verdict(key, "wrong", f"Not quite: {e}")
     except Exception as e:  # the learner's code failed: say how, do not stop Run All
         if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
-            return Verdict(key, "wrong", f"Not quite: it did not finish within {timeout} s. "
-                                         "Does every wait in your code have a timeout?")
+            return Verdict(
+                key,
+                "wrong",
+                f"Not quite: it did not finish within {timeout} s. Does every wait in your code have a timeout?",
+            )
         advice = workshop_advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
-        return Verdict(key, "wrong", f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}"
-                                     + (f" {advice}" if advice else ""))
+        return Verdict(
+            key,
+            "wrong",
+            f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}" + (f" {advice}" if advice else ""),
+        )
     return Verdict(key, "correct", result or "Correct.")

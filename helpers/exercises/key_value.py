@@ -20,9 +20,12 @@ async def _fresh_bucket(js, bucket: str, **config):
     return await js.create_key_value(bucket=bucket, **config)
 
 
-@exercise("07.increment",
-          hint="loop: get the entry, update(key, new, last=entry.revision), and on KeyWrongLastSequenceError "
-               "read again and retry.", timeout=15.0)
+@exercise(
+    "07.increment",
+    hint="loop: get the entry, update(key, new, last=entry.revision), and on KeyWrongLastSequenceError "
+    "read again and retry.",
+    timeout=15.0,
+)
 async def check_increment(answer, server, *, writers: int = WRITERS):
     async with jetstream(server, "07-key-value.checker") as js:
         return await _increment(answer, js, writers)
@@ -32,12 +35,15 @@ async def _increment(answer, js, writers: int = WRITERS):
     kv = await _fresh_bucket(js, COUNTER_BUCKET, history=1)
     try:
         await kv.put("hits", b"0")
-        results = await asyncio.gather(*[attempt(answer, kv, "hits", timeout=10.0) for _ in range(writers)],
-                                       return_exceptions=True)  # all finish before the bucket goes
+        results = await asyncio.gather(
+            *[attempt(answer, kv, "hits", timeout=10.0) for _ in range(writers)], return_exceptions=True
+        )  # all finish before the bucket goes
         errors = [r for r in results if isinstance(r, BaseException)]
         if any(isinstance(e, KeyWrongLastSequenceError) for e in errors):
-            raise Wrong("an update lost the race and raised KeyWrongLastSequenceError: catch it, read the "
-                        "key again (fresh value and revision) and retry the update.")
+            raise Wrong(
+                "an update lost the race and raised KeyWrongLastSequenceError: catch it, read the "
+                "key again (fresh value and revision) and retry the update."
+            )
         if any(isinstance(e, KeyNotFoundError) for e in errors):
             raise Wrong("get() raised KeyNotFoundError: read the `key` argument you were given.")
         if errors:
@@ -47,19 +53,25 @@ async def _increment(answer, js, writers: int = WRITERS):
         except ValueError:
             raise Wrong("the counter no longer holds an integer: write str(number).encode(), e.g. b'8'.") from None
         if final < writers:
-            raise Wrong(f"{writers} increments ran at once but the counter ends at {final}: "
-                        f"{writers - final} updates were lost. A plain put() overwrites whatever another writer "
-                        "stored in between; use update(..., last=entry.revision) and retry when it is rejected.")
+            raise Wrong(
+                f"{writers} increments ran at once but the counter ends at {final}: "
+                f"{writers - final} updates were lost. A plain put() overwrites whatever another writer "
+                "stored in between; use update(..., last=entry.revision) and retry when it is rejected."
+            )
         if final > writers:
             raise Wrong(f"{writers} increments made the counter {final}: add exactly 1 per call.")
         revisions = [r for r in results if isinstance(r, int) and not isinstance(r, bool)]
         if len(revisions) != writers:
             raise Wrong(f"return the new revision (the int that update() returns), not {results[0]!r}.")
         if sorted(revisions) != list(range(2, writers + 2)):
-            raise Wrong(f"the revisions you returned, {sorted(revisions)}, are not the ones your updates made "
-                        f"(expected {list(range(2, writers + 2))}): return what update() returns.")
-        return (f"{writers} concurrent increments, counter = {final}: each lost race was retried with a fresh "
-                "revision, so no update was lost.")
+            raise Wrong(
+                f"the revisions you returned, {sorted(revisions)}, are not the ones your updates made "
+                f"(expected {list(range(2, writers + 2))}): return what update() returns."
+            )
+        return (
+            f"{writers} concurrent increments, counter = {final}: each lost race was retried with a fresh "
+            "revision, so no update was lost."
+        )
     finally:
         await js.delete_key_value(COUNTER_BUCKET)
 
@@ -76,9 +88,11 @@ FLAGS = [  # (key, value or None to delete it afterwards)
 EXPECTED_ON = ["flags.export", "flags.search"]
 
 
-@exercise("07.flags_on",
-          hint="kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
-               "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').")
+@exercise(
+    "07.flags_on",
+    hint="kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
+    "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').",
+)
 async def check_flags_on(answer, server):
     async with jetstream(server, "07-key-value.checker") as js:
         return await _flags_on(answer, js)
@@ -99,18 +113,24 @@ async def _flags_on(answer, js):
             raise Wrong("return the keys as str (entry.key), not entries or bytes.")
         not_flags = sorted(k for k in found if not k.startswith("flags."))
         if not_flags:
-            raise Wrong(f"{not_flags} are not under flags.: keys(filters=['flags']) matches the substring "
-                        "anywhere in a key. Filter with key.startswith('flags.') or watch('flags.>').")
+            raise Wrong(
+                f"{not_flags} are not under flags.: keys(filters=['flags']) matches the substring "
+                "anywhere in a key. Filter with key.startswith('flags.') or watch('flags.>')."
+            )
         if "flags.dark-mode" in found:
-            raise Wrong("flags.dark-mode was deleted: skip delete/purge markers (entry.operation, or "
-                        "ignore_deletes=True, or get() raising KeyNotFoundError).")
+            raise Wrong(
+                "flags.dark-mode was deleted: skip delete/purge markers (entry.operation, or "
+                "ignore_deletes=True, or get() raising KeyNotFoundError)."
+            )
         if "flags.checkout" in found:
             raise Wrong("flags.checkout is b'off': keep only the keys whose value is b'on'.")
         if sorted(found) != EXPECTED_ON:
             raise Wrong(f"expected {EXPECTED_ON}, got {found}: which flags whose value is b'on' are missing?")
         if found != EXPECTED_ON:
             raise Wrong(f"the right keys, but sort them: {EXPECTED_ON}.")
-        return (f"{EXPECTED_ON}: only keys that start with 'flags.', currently b'on', not deleted. "
-                "legacy.flags.banner and config.flags-enabled would have slipped through a substring filter.")
+        return (
+            f"{EXPECTED_ON}: only keys that start with 'flags.', currently b'on', not deleted. "
+            "legacy.flags.banner and config.flags-enabled would have slipped through a substring filter."
+        )
     finally:
         await js.delete_key_value(FLAGS_BUCKET)

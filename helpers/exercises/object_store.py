@@ -18,10 +18,12 @@ CHUNK = 256 * 1024
 DESCRIPTION = "exercise upload"
 
 
-@exercise("08.upload",
-          hint="obs.put(name, data, meta=ObjectMeta(description=..., "
-               "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
-          timeout=15.0)
+@exercise(
+    "08.upload",
+    hint="obs.put(name, data, meta=ObjectMeta(description=..., "
+    "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
+    timeout=15.0,
+)
 async def check_upload(answer, server, *, size: int = 1024 * 1024 + 4321):
     async with jetstream(server, "08-object-store.checker") as js:
         return await _upload(answer, js, size)
@@ -41,44 +43,63 @@ async def _upload(answer, js, size: int = 1024 * 1024 + 4321):
         except NotFoundError:
             raise Wrong(f"nothing is stored under {name!r}: use the name you were given.") from None
         if stored.data != data:
-            raise Wrong(f"the stored object has {len(stored.data):,} bytes, not the {size:,} bytes you were given: "
-                        "put the data unchanged.")
+            raise Wrong(
+                f"the stored object has {len(stored.data):,} bytes, not the {size:,} bytes you were given: "
+                "put the data unchanged."
+            )
         expected = math.ceil(size / CHUNK)
         if stored.info.chunks != expected:
             used = stored.info.options.max_chunk_size if stored.info.options else None
-            raise Wrong(f"{stored.info.chunks} chunks of {used} bytes; with 256 KiB chunks {size:,} bytes make "
-                        f"{expected}. Pass ObjectMeta(options=ObjectMetaOptions(max_chunk_size=256 * 1024)).")
+            raise Wrong(
+                f"{stored.info.chunks} chunks of {used} bytes; with 256 KiB chunks {size:,} bytes make "
+                f"{expected}. Pass ObjectMeta(options=ObjectMetaOptions(max_chunk_size=256 * 1024))."
+            )
         if stored.info.description != DESCRIPTION:
-            raise Wrong(f"the description is {stored.info.description!r}, not {DESCRIPTION!r}: "
-                        "set ObjectMeta(description=...).")
+            raise Wrong(
+                f"the description is {stored.info.description!r}, not {DESCRIPTION!r}: set ObjectMeta(description=...)."
+            )
         digest = "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
         if info.digest != digest:
             raise Wrong("the ObjectInfo you returned does not describe this upload: return the result of put().")
-        return (f"{size:,} bytes in {expected} chunks of 256 KiB (the default 128 KiB would make "
-                f"{math.ceil(size / (128 * 1024))}); digest {digest[:20]}… matches after the round trip.")
+        return (
+            f"{size:,} bytes in {expected} chunks of 256 KiB (the default 128 KiB would make "
+            f"{math.ceil(size / (128 * 1024))}); digest {digest[:20]}… matches after the round trip."
+        )
     finally:
         await js.delete_object_store(UPLOAD_BUCKET)
 
 
 NEEDS = {  # need: (right store, why)
-    "feature flags that every service reads and watches":
-        ("kv", "small values by key; watchers hear every change"),
-    "a 40 MB trained model that workers download at start-up":
-        ("object", "far above max_payload: it needs chunks and a digest"),
-    "every order event, replayed by a new billing service":
-        ("stream", "every event, in order, replayable by a consumer"),
-    "the last heartbeat time of each worker, gone if it stops":
-        ("kv", "latest small value per worker, expired by a bucket TTL"),
-    "the nightly 500 MB database dump, kept for a week":
-        ("object", "a large blob by name; a ttl on the object store removes old dumps"),
-    "an audit trail of every login, kept 90 days, in order":
-        ("stream", "every message kept in order, with max_age for the 90 days"),
+    "feature flags that every service reads and watches": ("kv", "small values by key; watchers hear every change"),
+    "a 40 MB trained model that workers download at start-up": (
+        "object",
+        "far above max_payload: it needs chunks and a digest",
+    ),
+    "every order event, replayed by a new billing service": (
+        "stream",
+        "every event, in order, replayable by a consumer",
+    ),
+    "the last heartbeat time of each worker, gone if it stops": (
+        "kv",
+        "latest small value per worker, expired by a bucket TTL",
+    ),
+    "the nightly 500 MB database dump, kept for a week": (
+        "object",
+        "a large blob by name; a ttl on the object store removes old dumps",
+    ),
+    "an audit trail of every login, kept 90 days, in order": (
+        "stream",
+        "every message kept in order, with max_age for the 90 days",
+    ),
 }
 CHOICES = {"kv", "object", "stream"}
 
 
-@exercise("08.answer_2", hint="Every message in order → stream; latest small value per key → kv; "
-                              "too big for one message, or a file → object.")
+@exercise(
+    "08.answer_2",
+    hint="Every message in order → stream; latest small value per key → kv; "
+    "too big for one message, or a file → object.",
+)
 def check_answer_2(answer, server):
     if not isinstance(answer, dict):
         raise Wrong("answer with the dict from the cell, each ... replaced by 'kv', 'object' or 'stream'.")
@@ -95,7 +116,9 @@ def check_answer_2(answer, server):
     wrong = [k for k, v in answer.items() if str(v).lower() != NEEDS[k][0]]
     if wrong:
         first = wrong[0]
-        raise Wrong(f"{len(wrong)} of 6 to rethink, e.g. {first!r}: you said {answer[first]!r}. Ask: does every "
-                    "message matter in order (stream), only the latest small value per key (kv), or is it one "
-                    "big blob (object)?")
+        raise Wrong(
+            f"{len(wrong)} of 6 to rethink, e.g. {first!r}: you said {answer[first]!r}. Ask: does every "
+            "message matter in order (stream), only the latest small value per key (kv), or is it one "
+            "big blob (object)?"
+        )
     return "All six right: " + "; ".join(f"{k.split(',')[0]} → {v} ({NEEDS[k][1]})" for k, v in answer.items())

@@ -39,19 +39,32 @@ async def _windowed(js, window: int, seconds: float, timeout: float, acks: list)
     return sent / (time.perf_counter() - started)
 
 
-@exercise("12.window", hint="a whole number of orders: at most the 200 the resend buffer holds, and large enough "
-                            "that acks overlap (look at the JetStream table: how fast is each window?).",
-          timeout=30.0)
-async def check_window(answer, server, *, resend_buffer: int = 200, speedup: float = 3.0, pairs: int = 6,
-                       seconds: float = 0.08, timeout: float = 5.0):
+@exercise(
+    "12.window",
+    hint="a whole number of orders: at most the 200 the resend buffer holds, and large enough "
+    "that acks overlap (look at the JetStream table: how fast is each window?).",
+    timeout=30.0,
+)
+async def check_window(
+    answer,
+    server,
+    *,
+    resend_buffer: int = 200,
+    speedup: float = 3.0,
+    pairs: int = 6,
+    seconds: float = 0.08,
+    timeout: float = 5.0,
+):
     window = answer
     if isinstance(window, bool) or not isinstance(window, int):
         raise Wrong(f"`window` must be a whole number of orders, not {window!r}.")
     if window < 1:
         raise Wrong(f"a window of {window} never sends an order: it must be at least 1.")
     if window > resend_buffer:
-        raise Wrong(f"a window of {window} leaves up to {window} orders unacknowledged, more than the "
-                    f"{resend_buffer} the resend buffer holds: after a failure some orders could not be resent.")
+        raise Wrong(
+            f"a window of {window} leaves up to {window} orders unacknowledged, more than the "
+            f"{resend_buffer} the resend buffer holds: after a failure some orders could not be resent."
+        )
     nc = await nats.connect(server.url, name="12-performance.checker-window")
     js = nc.jetstream()
     try:
@@ -64,16 +77,21 @@ async def check_window(answer, server, *, resend_buffer: int = 200, speedup: flo
             ratios.append(rates[-1] / one)
         stored = (await js.stream_info(WINDOW_STREAM)).state.messages
         if stored != len(acks) or [ack.seq for ack in acks] != list(range(1, len(acks) + 1)):
-            raise Wrong(f"{len(acks)} acks, but the stream stores {stored} messages: every ack must be one stored "
-                        "order.")
+            raise Wrong(
+                f"{len(acks)} acks, but the stream stores {stored} messages: every ack must be one stored order."
+            )
         ratio = statistics.median(ratios)
         if ratio < speedup:
-            raise Wrong(f"with a window of {window}, orders were stored {ratio:.1f}× as fast as awaiting each ack "
-                        f"(median of {pairs} side-by-side pairs); the need is {speedup:g}×. A larger window lets "
-                        "more acks travel at once.")
-        return (f"a window of {window}: {ratio:.1f}× as fast as awaiting each ack (median of {pairs} pairs, up to "
-                f"{max(rates):,.0f} orders/s), never more than {window} of the {resend_buffer} orders the resend "
-                f"buffer holds unacknowledged, and all {len(acks)} acks match stored messages.")
+            raise Wrong(
+                f"with a window of {window}, orders were stored {ratio:.1f}× as fast as awaiting each ack "
+                f"(median of {pairs} side-by-side pairs); the need is {speedup:g}×. A larger window lets "
+                "more acks travel at once."
+            )
+        return (
+            f"a window of {window}: {ratio:.1f}× as fast as awaiting each ack (median of {pairs} pairs, up to "
+            f"{max(rates):,.0f} orders/s), never more than {window} of the {resend_buffer} orders the resend "
+            f"buffer holds unacknowledged, and all {len(acks)} acks match stored messages."
+        )
     finally:
         try:
             await delete_if_exists(js.delete_stream, WINDOW_STREAM)
@@ -81,10 +99,14 @@ async def check_window(answer, server, *, resend_buffer: int = 200, speedup: flo
             await nc.close()
 
 
-@exercise("12.send_concurrently", hint="an asyncio.Semaphore(in_flight) around each nc.request(...), and "
-                                       "asyncio.gather(...) over all payloads (it keeps their order).")
-async def check_send_concurrently(answer, server, *, requests: int = 40, in_flight: int = 8, work: float = 0.02,
-                                  timeout: float = 5.0):
+@exercise(
+    "12.send_concurrently",
+    hint="an asyncio.Semaphore(in_flight) around each nc.request(...), and "
+    "asyncio.gather(...) over all payloads (it keeps their order).",
+)
+async def check_send_concurrently(
+    answer, server, *, requests: int = 40, in_flight: int = 8, work: float = 0.02, timeout: float = 5.0
+):
     subject = f"exercise.concurrent.{uuid.uuid4().hex[:8]}"
     service = await nats.connect(server.url, name="12-performance.checker-responder")
     nc = await nats.connect(server.url, name="12-performance.checker-requester")
@@ -117,19 +139,26 @@ async def check_send_concurrently(answer, server, *, requests: int = 40, in_flig
         if not isinstance(replies, list | tuple) or len(replies) != requests:
             raise Wrong(f"return a list with one reply per payload ({requests}), not {replies!r:.80}.")
         data = [getattr(r, "data", r) for r in replies]  # a Msg or its bytes
-        if sorted(data, key=repr) == sorted((p.upper() for p in payloads), key=repr) and \
-                data != [p.upper() for p in payloads]:
+        if sorted(data, key=repr) == sorted((p.upper() for p in payloads), key=repr) and data != [
+            p.upper() for p in payloads
+        ]:
             raise Wrong("every reply came back, but not in the order of `payloads`: reply i must answer payload i.")
         if data != [p.upper() for p in payloads]:
-            raise Wrong(f"reply 0 is {data[0]!r:.60}, expected {payloads[0].upper()!r}: return the replies' data, "
-                        "one per payload.")
+            raise Wrong(
+                f"reply 0 is {data[0]!r:.60}, expected {payloads[0].upper()!r}: return the replies' data, "
+                "one per payload."
+            )
         if serving["most"] > in_flight:
             raise Wrong(f"up to {serving['most']} requests were in flight at once; at most in_flight={in_flight}.")
         if serving["most"] < max(2, in_flight // 2):
-            raise Wrong(f"at most {serving['most']} request(s) in flight at a time, when {in_flight} were allowed: "
-                        f"{requests} requests took {took:.2f} s.")
-        return (f"{requests} replies in order, up to {serving['most']} in flight (allowed {in_flight}), "
-                f"{took:.2f} s where one at a time takes at least {requests * work:.2f} s.")
+            raise Wrong(
+                f"at most {serving['most']} request(s) in flight at a time, when {in_flight} were allowed: "
+                f"{requests} requests took {took:.2f} s."
+            )
+        return (
+            f"{requests} replies in order, up to {serving['most']} in flight (allowed {in_flight}), "
+            f"{took:.2f} s where one at a time takes at least {requests * work:.2f} s."
+        )
     finally:
         await nc.close()
         await service.close()

@@ -31,8 +31,10 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
         except nats.errors.TimeoutError:
             raise Wrong("no message arrived on `user.created`: publish to exactly that subject.") from None
         if not processed_on_return:
-            raise Wrong("when your function returned, the server had not processed your message yet: "
-                        "publish() only puts it in the client's buffer. Await nc.flush() before returning.")
+            raise Wrong(
+                "when your function returned, the server had not processed your message yet: "
+                "publish() only puts it in the client's buffer. Await nc.flush() before returning."
+            )
         try:
             body = json.loads(msg.data)
         except ValueError:
@@ -41,8 +43,10 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
             raise Wrong(f"the body decodes to {body!r}, not the user you were given ({SAMPLE_USER!r}).")
         content_type = (msg.headers or {}).get("Content-Type")
         if content_type != "application/json":
-            raise Wrong(f"header Content-Type is {content_type!r}; pass headers={{'Content-Type': "
-                        "'application/json'}} to publish.")
+            raise Wrong(
+                f"header Content-Type is {content_type!r}; pass headers={{'Content-Type': "
+                "'application/json'}} to publish."
+            )
         return "Processed by the server before your function returned, with a JSON body and its Content-Type header."
     finally:
         await nc.close()
@@ -68,11 +72,12 @@ async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: flo
         await worker.flush()  # ...and every job is in the worker's pending queue
         await attempt(answer, worker, timeout=timeout)
         if not worker.is_closed:
-            raise Wrong("the worker's connection is still open: the function should end it, not only "
-                        "unsubscribe.")
+            raise Wrong("the worker's connection is still open: the function should end it, not only unsubscribe.")
         if len(handled) < jobs:
-            raise Wrong(f"only {len(handled)} of {jobs} queued messages were handled: close() throws away "
-                        "what is still pending. Which call finishes them first?")
+            raise Wrong(
+                f"only {len(handled)} of {jobs} queued messages were handled: close() throws away "
+                "what is still pending. Which call finishes them first?"
+            )
         if handled != list(range(jobs)):
             raise Wrong(f"all {jobs} handled, but not in order: {handled}.")
         return f"All {jobs} queued messages were handled, in order, before the connection closed."

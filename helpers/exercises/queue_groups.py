@@ -41,18 +41,25 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             try:
                 await asyncio.wait_for(sub.drain(), 1.0)  # ...and its callback has run
             except TimeoutError:
-                raise Wrong("messages are waiting unprocessed in a member's subscription: pass a callback, "
-                            "cb=..., that appends msg.data.decode() to `handled`.") from None
+                raise Wrong(
+                    "messages are waiting unprocessed in a member's subscription: pass a callback, "
+                    "cb=..., that appends msg.data.decode() to `handled`."
+                ) from None
         total = sum(len(got) for got in handled)
         if total == members * payments:
-            raise Wrong(f"each of the {payments} payments reached all {members} workers ({total} in all): "
-                        "without `queue=` every subscriber gets every message.")
+            raise Wrong(
+                f"each of the {payments} payments reached all {members} workers ({total} in all): "
+                "without `queue=` every subscriber gets every message."
+            )
         if {sub.queue for sub in subs} != {"billing-service"}:
-            raise Wrong(f"the subscriptions are in queue group(s) {sorted({sub.queue for sub in subs})}, "
-                        "not 'billing-service'.")
+            raise Wrong(
+                f"the subscriptions are in queue group(s) {sorted({sub.queue for sub in subs})}, not 'billing-service'."
+            )
         if total != payments or set().union(*handled) != set(published):
-            raise Wrong(f"the workers handled {total} payments ({len(set().union(*handled))} distinct) of "
-                        f"{payments} published: does the callback append msg.data.decode() to `handled`?")
+            raise Wrong(
+                f"the workers handled {total} payments ({len(set().union(*handled))} distinct) of "
+                f"{payments} published: does the callback append msg.data.decode() to `handled`?"
+            )
         counts = [len(got) for got in handled]
         return f"{payments} payments, each handled once, split {counts} across {members} members."
     finally:
@@ -71,8 +78,10 @@ async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float
             if not isinstance(sub, Subscription):
                 raise Wrong(f"return the subscription from nc.subscribe(), not {type(sub).__name__}.")
         if {sub.queue for sub in subs} != {"quote-service"}:
-            raise Wrong(f"the responders are in queue group(s) {sorted({sub.queue for sub in subs})}: without "
-                        "one shared group every responder answers every request (the first reply wins).")
+            raise Wrong(
+                f"the responders are in queue group(s) {sorted({sub.queue for sub in subs})}: without "
+                "one shared group every responder answers every request (the first reply wins)."
+            )
         for conn in conns[:2]:
             await conn.flush(timeout=timeout)
         client, answers = conns[-1], Counter()

@@ -29,15 +29,19 @@ async def _call_ask(answer, nc, subject, sku, timeout):
     try:
         result = await attempt(answer, nc, subject, sku, timeout, timeout=timeout + 2)
     except NoRespondersError:
-        raise Wrong("nats.errors.NoRespondersError escaped from your function: catch it and "
-                    "return 'no responders'.") from None
+        raise Wrong(
+            "nats.errors.NoRespondersError escaped from your function: catch it and return 'no responders'."
+        ) from None
     except NatsTimeoutError:
         raise Wrong("nats.errors.TimeoutError escaped from your function: catch it and return 'timeout'.") from None
     return result, time.perf_counter() - started
 
 
-@exercise("02.ask_stock", hint="`await nc.request(subject, sku.encode(), timeout=timeout)`, "
-                               "`json.loads(reply.data)['in_stock']`, and two `except` clauses.")
+@exercise(
+    "02.ask_stock",
+    hint="`await nc.request(subject, sku.encode(), timeout=timeout)`, "
+    "`json.loads(reply.data)['in_stock']`, and two `except` clauses.",
+)
 async def check_ask_stock(answer, server):
     checker = await nats.connect(server.url, name="02-request-reply-checker")
     nc = await nats.connect(server.url, name="02-request-reply-checker.requester")  # the one ask_stock gets
@@ -60,19 +64,25 @@ async def check_ask_stock(answer, server):
         for sku in stock:
             got, _ = await _call_ask(answer, nc, fast_subject, sku, 1.0)
             if got != stock[sku]:
-                raise Wrong(f"for {sku!r} the responder answered in_stock={stock[sku]} and you returned {got!r}. "
-                            "Return the `in_stock` number from the JSON reply (json.loads(reply.data)).")
+                raise Wrong(
+                    f"for {sku!r} the responder answered in_stock={stock[sku]} and you returned {got!r}. "
+                    "Return the `in_stock` number from the JSON reply (json.loads(reply.data))."
+                )
         got, seconds = await _call_ask(answer, nc, nobody, "apple", 2.0)
         if got != "no responders":
             raise Wrong(f"nobody listens on {nobody!r} and you returned {got!r}, not 'no responders'.")
         if seconds > 0.5:
-            raise Wrong(f"'no responders' took {seconds:.2f} s with timeout=2.0: the server says so at once; "
-                        "use nc.request (not your own wait) and catch NoRespondersError.")
+            raise Wrong(
+                f"'no responders' took {seconds:.2f} s with timeout=2.0: the server says so at once; "
+                "use nc.request (not your own wait) and catch NoRespondersError."
+            )
         got, seconds = await _call_ask(answer, nc, slow_subject, "apple", 0.1)
         if got != "timeout":
             raise Wrong(f"the responder needs 0.4 s, the timeout is 0.1 s, and you returned {got!r}, not 'timeout'.")
-        return (f"stock numbers right; 'no responders' came back at once; 'timeout' after {seconds:.2f} s "
-                "(timeout 0.1 s). Two different failures, two different reactions.")
+        return (
+            f"stock numbers right; 'no responders' came back at once; 'timeout' after {seconds:.2f} s "
+            "(timeout 0.1 s). Two different failures, two different reactions."
+        )
     finally:
         await nc.close()
         await checker.close()
@@ -103,11 +113,11 @@ async def check_reserve(answer, server, *, stock: dict = STOCK):
             try:
                 got = json.loads(reply.data)
             except ValueError:
-                raise Wrong(f"the reply to {sku!r} is not JSON: {reply.data[:80]!r}. "
-                            "Reply with json.dumps({...}).encode().") from None
+                raise Wrong(
+                    f"the reply to {sku!r} is not JSON: {reply.data[:80]!r}. Reply with json.dumps({{...}}).encode()."
+                ) from None
             if got != expected:
-                raise Wrong(f"for {sku!r} (stock {stock.get(sku, 'none')}) the reply should be {expected}, "
-                            f"not {got}.")
+                raise Wrong(f"for {sku!r} (stock {stock.get(sku, 'none')}) the reply should be {expected}, not {got}.")
         return f"all {len(stock) + 1} SKUs answered correctly, including one the shop does not stock."
     finally:
         await sub.unsubscribe()

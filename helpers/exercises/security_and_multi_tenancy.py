@@ -80,8 +80,9 @@ def _subscribed(server, cid: int, subject: str) -> bool:
 
 async def _may_subscribe(server, nc, probe: _Probe, subject: str, timeout: float) -> bool:
     await nc.subscribe(subject)
-    decided = await _until(lambda: probe.denied("subscribe", subject) or _subscribed(server, nc.client_id, subject),
-                           timeout)
+    decided = await _until(
+        lambda: probe.denied("subscribe", subject) or _subscribed(server, nc.client_id, subject), timeout
+    )
     if not decided:
         raise Wrong(f"the server neither accepted nor refused a subscription to {subject} within {timeout} s.")
     return not probe.denied("subscribe", subject)
@@ -101,13 +102,18 @@ def _users_config(permissions: dict) -> str:
     return f"authorization {{\n  users = [\n    {json.dumps(shipping)}\n    {json.dumps(checker)}\n  ]\n}}\n"
 
 
-@exercise("10.shipping_permissions", timeout=30.0,
-          hint='a dict {"publish": {"allow": [...]}, "subscribe": {"allow": [...]}}; a requester also '
-               "subscribes to its replies (_INBOX.>).")
+@exercise(
+    "10.shipping_permissions",
+    timeout=30.0,
+    hint='a dict {"publish": {"allow": [...]}, "subscribe": {"allow": [...]}}; a requester also '
+    "subscribes to its replies (_INBOX.>).",
+)
 async def check_shipping_permissions(answer, server, *, timeout: float = 2.0):
     if not isinstance(answer, dict):
-        raise Wrong(f"shipping_permissions is a dict, like {{'publish': {{'allow': [...]}}, 'subscribe': ...}}, "
-                    f"not {type(answer).__name__}.")
+        raise Wrong(
+            f"shipping_permissions is a dict, like {{'publish': {{'allow': [...]}}, 'subscribe': ...}}, "
+            f"not {type(answer).__name__}."
+        )
     with tempfile.TemporaryDirectory(prefix="nb10-check-") as folder:
         config = Path(folder) / "shipping.conf"
         config.write_text(_users_config(answer))
@@ -124,12 +130,20 @@ async def check_shipping_permissions(answer, server, *, timeout: float = 2.0):
 
 async def _judge_shipping(private, timeout: float) -> str:
     seen: set[str] = set()
-    checker = await nats.connect(private.url, user="checker", password="checker", name="10.checker",
-                                 allow_reconnect=False)
+    checker = await nats.connect(
+        private.url, user="checker", password="checker", name="10.checker", allow_reconnect=False
+    )
     probe = _Probe()
-    shipping = await nats.connect(private.url, user="shipping", password="shipping", name="10.shipping",
-                                  allow_reconnect=False, error_cb=probe.on_error)
+    shipping = await nats.connect(
+        private.url,
+        user="shipping",
+        password="shipping",
+        name="10.shipping",
+        allow_reconnect=False,
+        error_cb=probe.on_error,
+    )
     try:
+
         async def observe(msg):
             seen.add(msg.data.decode())
             probe.changed.set()
@@ -140,7 +154,7 @@ async def _judge_shipping(private, timeout: float) -> str:
         if not await _until(lambda: _subscribed(private, checker.client_id, ">"), timeout):
             raise Wrong("the checker could not listen on its own server (a problem on this machine): try again.")
         allowed = {}
-        for (what, subject) in [*SHIPPING_NEEDS, *SHIPPING_MUST_NOT]:
+        for what, subject in [*SHIPPING_NEEDS, *SHIPPING_MUST_NOT]:
             if what == "subscribe":
                 allowed[what, subject] = await _may_subscribe(private, shipping, probe, subject, timeout)
             elif what == "publish":
@@ -155,8 +169,10 @@ async def _judge_shipping(private, timeout: float) -> str:
     for (what, subject), why in SHIPPING_MUST_NOT.items():
         if allowed[what, subject]:
             raise Wrong(f"shipping could {what} to {subject}: {why}.")
-    return ("shipping receives orders.paid, publishes shipping.*, reserves stock by request, and is refused "
-            "orders.paid, payments.* and orders.created: least privilege.")
+    return (
+        "shipping receives orders.paid, publishes shipping.*, reserves stock by request, and is refused "
+        "orders.paid, payments.* and orders.created: least privilege."
+    )
 
 
 async def _request_works(nc, probe: _Probe, timeout: float) -> bool:
@@ -171,40 +187,54 @@ def _missing(what: str, subject: str, why: str, probe: _Probe) -> str:
     if what != "request":
         return f"shipping could not {what} to {subject}, and it must, to {why}."
     if any('subscription to "_inbox' in e for e in probe.errors):
-        return ("the request to inventory.reserve got no reply: the reply comes back on the requester's inbox, "
-                "so shipping must also subscribe to _INBOX.>.")
+        return (
+            "the request to inventory.reserve got no reply: the reply comes back on the requester's inbox, "
+            "so shipping must also subscribe to _INBOX.>."
+        )
     if probe.denied("publish", "inventory.reserve"):
         return "shipping may not publish to inventory.reserve, and a request is a publish: allow it."
     return f"the request to inventory.reserve got no reply (errors seen: {probe.errors or 'none'})."
 
 
-@exercise("10.connect_verified", timeout=30.0,
-          hint="nats.connect(url, tls=ssl.create_default_context(cafile=ca_file), allow_reconnect=False)")
+@exercise(
+    "10.connect_verified",
+    timeout=30.0,
+    hint="nats.connect(url, tls=ssl.create_default_context(cafile=ca_file), allow_reconnect=False)",
+)
 async def check_connect_verified(answer, server, *, timeout: float = 3.0):
     with tempfile.TemporaryDirectory(prefix="nb10-check-") as folder:
         real = make_certificates(Path(folder) / "real")
         impostor = make_certificates(Path(folder) / "impostor", ca_name="Someone else's CA")
-        tls_server = EmbeddedServer(config=SECURITY / "tls.conf", store_dir=Path(folder) / "store",
-                                    args=["--tlscert", str(real.cert_file), "--tlskey", str(real.key_file)])
+        tls_server = EmbeddedServer(
+            config=SECURITY / "tls.conf",
+            store_dir=Path(folder) / "store",
+            args=["--tlscert", str(real.cert_file), "--tlskey", str(real.key_file)],
+        )
         tls_server.start()
         try:
             await _connects_with_the_right_ca(answer, tls_server, str(real.ca_file), timeout)
             await _refuses_another_ca(answer, tls_server, str(impostor.ca_file), timeout)
         finally:
             tls_server.stop()
-    return ("it connects over TLS when given the CA that signed the server's certificate, and raises at once "
-            "with any other CA: the server is verified.")
+    return (
+        "it connects over TLS when given the CA that signed the server's certificate, and raises at once "
+        "with any other CA: the server is verified."
+    )
 
 
 async def _connects_with_the_right_ca(answer, tls_server, ca_file: str, timeout: float) -> None:
     try:
         nc = await attempt(answer, tls_server.url, ca_file, timeout=timeout)
     except ssl.SSLCertVerificationError as e:
-        raise Wrong(f"the client did not trust the server's certificate ({e.verify_message}): load the CA you "
-                    "were given, ssl.create_default_context(cafile=ca_file), and pass it as tls=.") from None
+        raise Wrong(
+            f"the client did not trust the server's certificate ({e.verify_message}): load the CA you "
+            "were given, ssl.create_default_context(cafile=ca_file), and pass it as tls=."
+        ) from None
     except TimeoutError:
-        raise Wrong(f"it did not connect within {timeout} s: pass tls=ssl.create_default_context(cafile=ca_file) "
-                    "and allow_reconnect=False, so that a failure is raised instead of retried.") from None
+        raise Wrong(
+            f"it did not connect within {timeout} s: pass tls=ssl.create_default_context(cafile=ca_file) "
+            "and allow_reconnect=False, so that a failure is raised instead of retried."
+        ) from None
     if not isinstance(nc, Client):
         raise Wrong(f"return the connection from nats.connect(), not {type(nc).__name__}.")
     try:
@@ -234,12 +264,16 @@ async def _refuses_another_ca(answer, tls_server, impostor_ca: str, timeout: flo
     except (ssl.SSLError, nats.errors.Error):  # nats-py's own timeouts included: it raised, it did not connect
         return
     except TimeoutError:  # from attempt(): the learner's call did not return
-        raise Wrong(f"given a CA that did not sign the server's certificate, it neither connected nor raised within "
-                    f"{timeout} s: pass allow_reconnect=False, so that the failed verification is raised at once "
-                    "(with reconnects on, nats-py 2.16 reports it to error_cb and then waits forever).") from None
+        raise Wrong(
+            f"given a CA that did not sign the server's certificate, it neither connected nor raised within "
+            f"{timeout} s: pass allow_reconnect=False, so that the failed verification is raised at once "
+            "(with reconnects on, nats-py 2.16 reports it to error_cb and then waits forever)."
+        ) from None
     except OSError:  # e.g. connection refused: raised, did not connect
         return
     if isinstance(nc, Client):
         await nc.close()
-    raise Wrong("it also connected when given a CA that did not sign this server's certificate: this client does "
-                "not verify the server (check_hostname=False or CERT_NONE?). Anyone could pose as the server.")
+    raise Wrong(
+        "it also connected when given a CA that did not sign this server's certificate: this client does "
+        "not verify the server (check_hostname=False or CERT_NONE?). Anyone could pose as the server."
+    )

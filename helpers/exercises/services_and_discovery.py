@@ -73,6 +73,7 @@ async def _service(nc, name: str, version: str, endpoints: dict, timeout: float,
 def _json_reply(data: dict):
     async def handler(req):
         await req.respond(json.dumps(data).encode())
+
     return handler
 
 
@@ -87,8 +88,11 @@ async def _stop(services, conns) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------
-@exercise("09.who_serves", hint="publish to `$SRV.INFO` with an inbox as reply subject and read replies until "
-                                "the deadline; keep the `id` of every reply whose `endpoints` list the subject.")
+@exercise(
+    "09.who_serves",
+    hint="publish to `$SRV.INFO` with an inbox as reply subject and read replies until "
+    "the deadline; keep the `id` of every reply whose `endpoints` list the subject.",
+)
 async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: float = 5.0):
     run = _token()
     subject, other = f"exercise.09.{run}.lookup", f"exercise.09.{run}.other"
@@ -97,13 +101,21 @@ async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: fl
     services = []
     try:
         for conn, (name, endpoint_subject) in zip(conns, layout, strict=False):
-            services.append(await _service(conn, f"ex09-{name}-{run}", "1.0.0",
-                                           {"lookup": (endpoint_subject, _json_reply({}))}, timeout))
+            services.append(
+                await _service(
+                    conn, f"ex09-{name}-{run}", "1.0.0", {"lookup": (endpoint_subject, _json_reply({}))}, timeout
+                )
+            )
         expected = {s.id for s, (_, sub) in zip(services, layout, strict=True) if sub == subject}
         slow_conn, client = conns[-2], conns[-1]
-        late = {"type": "io.nats.micro.v1.info_response", "name": f"ex09-late-{run}", "id": f"late-{run}",
-                "version": "1.0.0", "metadata": {}, "endpoints": [{"name": "lookup", "subject": subject,
-                                                                    "queue_group": "q", "metadata": None}]}
+        late = {
+            "type": "io.nats.micro.v1.info_response",
+            "name": f"ex09-late-{run}",
+            "id": f"late-{run}",
+            "version": "1.0.0",
+            "metadata": {},
+            "endpoints": [{"name": "lookup", "subject": subject, "queue_group": "q", "metadata": None}],
+        }
 
         async def answers_late(msg):  # an instance on a slow link: it answers after the deadline
             await asyncio.sleep(3 * deadline)
@@ -118,34 +130,49 @@ async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: fl
         except TimeoutError as e:
             if type(e) is not TimeoutError:  # the client's own timeout errors are the learner's to catch
                 raise
-            raise Wrong(f"who_serves had not returned {deadline + 2.0:.1f} s after it was called, with a deadline "
-                        f"of {deadline} s: bound every wait by the time left until the deadline.") from None
+            raise Wrong(
+                f"who_serves had not returned {deadline + 2.0:.1f} s after it was called, with a deadline "
+                f"of {deadline} s: bound every wait by the time left until the deadline."
+            ) from None
         took = time.monotonic() - started
         if not isinstance(found, (set, list, tuple)):
             raise Wrong(f"return the set of instance ids, not {type(found).__name__}.")
         found = set(found)
         if late["id"] in found:
-            raise Wrong(f"you waited {took:.2f} s and included an instance that answered after the deadline "
-                        f"({deadline} s): stop reading when the deadline has passed.")
+            raise Wrong(
+                f"you waited {took:.2f} s and included an instance that answered after the deadline "
+                f"({deadline} s): stop reading when the deadline has passed."
+            )
         if took > deadline + 0.5:
-            raise Wrong(f"who_serves took {took:.2f} s with a deadline of {deadline} s: bound every wait by the "
-                        "time left until the deadline.")
+            raise Wrong(
+                f"who_serves took {took:.2f} s with a deadline of {deadline} s: bound every wait by the "
+                "time left until the deadline."
+            )
         if found - expected:
-            raise Wrong(f"{len(found - expected)} of the {len(found)} ids you returned serve no endpoint on {subject}: "
-                        "keep only the replies whose `endpoints` list that subject.")
+            raise Wrong(
+                f"{len(found - expected)} of the {len(found)} ids you returned serve no endpoint on {subject}: "
+                "keep only the replies whose `endpoints` list that subject."
+            )
         if len(found) < len(expected):
-            raise Wrong(f"found {len(found)} of the {len(expected)} instances serving {subject}, one of them in "
-                        "another service: ask every service ($SRV.INFO) and read every reply until the deadline, "
-                        "not just the first one (that is all nc.request gives you).")
-        return (f"{len(expected)} instances of two services serve {subject}; found them all in {took:.2f} s, and "
-                "ignored the one that answered after the deadline.")
+            raise Wrong(
+                f"found {len(found)} of the {len(expected)} instances serving {subject}, one of them in "
+                "another service: ask every service ($SRV.INFO) and read every reply until the deadline, "
+                "not just the first one (that is all nc.request gives you)."
+            )
+        return (
+            f"{len(expected)} instances of two services serve {subject}; found them all in {took:.2f} s, and "
+            "ignored the one that answered after the deadline."
+        )
     finally:
         await _stop(services, conns)
 
 
 # ---------------------------------------------------------------------------------------------------------
-@exercise("09.reserve", hint="`order = json.loads(req.data)`; `raise ServiceError('404', ...)` or "
-                             "`raise ServiceError('409', ...)`; else `await req.respond(json.dumps({...}).encode())`.")
+@exercise(
+    "09.reserve",
+    hint="`order = json.loads(req.data)`; `raise ServiceError('404', ...)` or "
+    "`raise ServiceError('409', ...)`; else `await req.respond(json.dumps({...}).encode())`.",
+)
 async def check_reserve(answer, server, *, timeout: float = 5.0):
     run = _token()
     subject = f"exercise.09.{run}.reserve"
@@ -153,11 +180,13 @@ async def check_reserve(answer, server, *, timeout: float = 5.0):
     conns = [await _connect(server.url, role, timeout) for role in ("service", "client")]
     services = []
     try:
+
         async def handler(req):
             await answer(req, dict(STOCK))
 
-        services.append(await _service(conns[0], f"ex09-reserve-{run}", "1.0.0", {"reserve": (subject, handler)},
-                                       timeout))
+        services.append(
+            await _service(conns[0], f"ex09-reserve-{run}", "1.0.0", {"reserve": (subject, handler)}, timeout)
+        )
         for sku, qty, code in cases:
             try:
                 msg = await conns[1].request(subject, json.dumps({"sku": sku, "qty": qty}).encode(), timeout=2.0)
@@ -168,11 +197,15 @@ async def check_reserve(answer, server, *, timeout: float = 5.0):
         endpoint = stats["endpoints"][0]
         errors = sum(code is not None for *_, code in cases)
         if endpoint["num_errors"] != errors:
-            raise Wrong(f"every caller saw the right error, but $SRV.STATS counts {endpoint['num_errors']} errors of "
-                        f"{errors}: in nats-py 2.16 req.respond_error() sends the headers without counting the "
-                        "error; raise ServiceError(code, description) and micro does both.")
-        return (f"{len(cases)} requests: the caller saw every code, and $SRV.STATS counts {errors} errors "
-                f"(last: {endpoint['last_error']}).")
+            raise Wrong(
+                f"every caller saw the right error, but $SRV.STATS counts {endpoint['num_errors']} errors of "
+                f"{errors}: in nats-py 2.16 req.respond_error() sends the headers without counting the "
+                "error; raise ServiceError(code, description) and micro does both."
+            )
+        return (
+            f"{len(cases)} requests: the caller saw every code, and $SRV.STATS counts {errors} errors "
+            f"(last: {endpoint['last_error']})."
+        )
     finally:
         await _stop(services, conns)
 
@@ -189,27 +222,37 @@ def _judge_reply(sku: str, qty: int, code: str | None, msg) -> None:
         except ValueError:
             reply = None
         if not isinstance(reply, dict) or reply.get("reserved") != qty:
-            raise Wrong(f"{qty} x {sku}: reply with JSON {{\"sku\": ..., \"reserved\": {qty}}}, not {msg.data[:80]!r}.")
+            raise Wrong(f'{qty} x {sku}: reply with JSON {{"sku": ..., "reserved": {qty}}}, not {msg.data[:80]!r}.')
         return
     why = "unknown SKU" if code == "404" else f"only {STOCK[sku]} in stock"
     if not got:
         raise Wrong(f"{qty} x {sku} ({why}) should be error {code}; the caller got a plain reply {msg.data[:80]!r}.")
     if got != code:
-        raise Wrong(f"{qty} x {sku} ({why}) should be error {code}; the caller got error {got}: {said!r}"
-                    + (" (an exception other than ServiceError becomes error 500)" if got == "500" else ""))
+        raise Wrong(
+            f"{qty} x {sku} ({why}) should be error {code}; the caller got error {got}: {said!r}"
+            + (" (an exception other than ServiceError becomes error 500)" if got == "500" else "")
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------
-@exercise("09.add_orders_v2", hint="v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes "
-                                   "there, in any queue group, gets old clients' requests. Where else under orders.?")
+@exercise(
+    "09.add_orders_v2",
+    hint="v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes "
+    "there, in any queue group, gets old clients' requests. Where else under orders.?",
+)
 async def check_add_orders_v2(answer, server, *, per_subject: int = 12, timeout: float = 5.0):
     conns = [await _connect(server.url, role, timeout) for role in ("v1", "v2-a", "v2-b", "client")]
     v1_conn, client = conns[0], conns[-1]
     services = []
     try:
-        v1 = await _service(v1_conn, "orders", "1.0.0",
-                            {op: (op, _json_reply({"version": "1.0.0", "op": op})) for op in OPERATIONS},
-                            timeout, group="orders")
+        v1 = await _service(
+            v1_conn,
+            "orders",
+            "1.0.0",
+            {op: (op, _json_reply({"version": "1.0.0", "op": op})) for op in OPERATIONS},
+            timeout,
+            group="orders",
+        )
         services.append(v1)
         for conn in conns[1:3]:
             service = await attempt(answer, conn, timeout=timeout)
@@ -221,8 +264,10 @@ async def check_add_orders_v2(answer, server, *, per_subject: int = 12, timeout:
         infos = {i["id"]: i for i in await _gather(client, "$SRV.INFO.orders", len(services), min(timeout, 1.0))}
         missing = [s for s in v2 if s.id not in infos]
         if missing:
-            raise Wrong(f"{len(missing)} of your 2 instances did not answer $SRV.INFO.orders: name the service "
-                        f"'orders' (yours is {missing[0].info().name!r}), so that discovery finds both versions.")
+            raise Wrong(
+                f"{len(missing)} of your 2 instances did not answer $SRV.INFO.orders: name the service "
+                f"'orders' (yours is {missing[0].info().name!r}), so that discovery finds both versions."
+            )
         info = infos[v2[0].id]
         if not info["version"].startswith("2."):
             raise Wrong(f"your instances say version {info['version']}: this is version 2.0.0.")
@@ -231,11 +276,15 @@ async def check_add_orders_v2(answer, server, *, per_subject: int = 12, timeout:
             raise Wrong(f"your endpoints are named {sorted(subjects)}: name them {list(OPERATIONS)}.")
         outside = [s for s in subjects.values() if not s.startswith("orders.")]
         if outside:
-            raise Wrong(f"{outside[0]} is outside orders.: a client allowed orders.> (one permission for the "
-                        "whole service) could not call it. Keep v2's subjects under orders.")
+            raise Wrong(
+                f"{outside[0]} is outside orders.: a client allowed orders.> (one permission for the "
+                "whole service) could not call it. Keep v2's subjects under orders."
+            )
         await _judge_traffic(client, v2, subjects, per_subject, timeout)
-        return (f"v2 answers on {sorted(subjects.values())}: old clients reached only v1, and each of the "
-                f"{per_subject * len(OPERATIONS)} v2 requests was handled by exactly one v2 instance.")
+        return (
+            f"v2 answers on {sorted(subjects.values())}: old clients reached only v1, and each of the "
+            f"{per_subject * len(OPERATIONS)} v2 requests was handled by exactly one v2 instance."
+        )
     finally:
         await _stop(services, conns)
 
@@ -250,25 +299,33 @@ async def _judge_traffic(client, v2, subjects: dict, per_subject: int, timeout: 
     sent_v1 = per_subject * len(V1_SUBJECTS)
     received = await _v2_requests(client, v2, timeout)
     if by_version["1.0.0"] != sent_v1 or sum(received.values()):
-        raise Wrong(f"v2 listens on v1's subjects: of {sent_v1} requests old clients sent to {sorted(V1_SUBJECTS)}, "
-                    f"{sent_v1 - by_version['1.0.0']} were answered by v2 and your v2 instances received "
-                    f"{sum(received.values())} (STATS num_requests). Old clients must reach only v1: give v2 "
-                    "subjects of its own (a queue group of its own on the same subject gets a copy of each request).")
+        raise Wrong(
+            f"v2 listens on v1's subjects: of {sent_v1} requests old clients sent to {sorted(V1_SUBJECTS)}, "
+            f"{sent_v1 - by_version['1.0.0']} were answered by v2 and your v2 instances received "
+            f"{sum(received.values())} (STATS num_requests). Old clients must reach only v1: give v2 "
+            "subjects of its own (a queue group of its own on the same subject gets a copy of each request)."
+        )
     for op, subject in subjects.items():
         for _ in range(per_subject):
             try:
                 reply = await client.request(subject, b"{}", timeout=2.0)
             except (NoRespondersError, NatsTimeoutError) as e:
-                raise Wrong(f"a request to {subject} (your {op!r} endpoint) got no reply: "
-                            f"{type(e).__name__}. Does the handler respond?") from None
+                raise Wrong(
+                    f"a request to {subject} (your {op!r} endpoint) got no reply: "
+                    f"{type(e).__name__}. Does the handler respond?"
+                ) from None
             if reply.headers and reply.headers.get("Nats-Service-Error-Code"):
-                raise Wrong(f"{subject} answered with error {reply.headers['Nats-Service-Error-Code']}: "
-                            f"{reply.headers.get('Nats-Service-Error')}")
+                raise Wrong(
+                    f"{subject} answered with error {reply.headers['Nats-Service-Error-Code']}: "
+                    f"{reply.headers.get('Nats-Service-Error')}"
+                )
     received, sent_v2 = await _v2_requests(client, v2, timeout), per_subject * len(subjects)
     if sum(received.values()) != sent_v2:
-        raise Wrong(f"your v2 instances received {sum(received.values())} requests for the {sent_v2} sent to "
-                    f"v2's subjects: each request should be handled once, by one instance. Keep every v2 "
-                    "instance in one queue group (the default, or one name for all).")
+        raise Wrong(
+            f"your v2 instances received {sum(received.values())} requests for the {sent_v2} sent to "
+            f"v2's subjects: each request should be handled once, by one instance. Keep every v2 "
+            "instance in one queue group (the default, or one name for all)."
+        )
     if min(received.values()) == 0:
         raise Wrong(f"one v2 instance handled all {sent_v2} requests: both should share them.")
 

@@ -13,12 +13,13 @@ def check_answer_1(answer, server):
     if not isinstance(answer, dict) or not {"max_payload", "jetstream"} <= answer.keys():
         raise Wrong("answer with a dict like {'max_payload': 123, 'jetstream': False}.")
     if answer["max_payload"] != info["max_payload"]:
-        raise Wrong(f"max_payload {answer['max_payload']!r} is not what the server announced. "
-                    "Look at nc.max_payload: a number of bytes, not megabytes.")
+        raise Wrong(
+            f"max_payload {answer['max_payload']!r} is not what the server announced. "
+            "Look at nc.max_payload: a number of bytes, not megabytes."
+        )
     if answer["jetstream"] is not bool(info.get("jetstream")):
         raise Wrong(f"jetstream={answer['jetstream']!r}: look at the `jetstream` row of the INFO table.")
-    return (f"Messages up to {info['max_payload']:,} bytes; JetStream "
-            f"{'on' if info.get('jetstream') else 'off'}.")
+    return f"Messages up to {info['max_payload']:,} bytes; JetStream {'on' if info.get('jetstream') else 'off'}."
 
 
 @exercise("00.connect_named", hint="`await nats.connect(url, name=...)`, then return the connection.")
@@ -31,8 +32,10 @@ async def check_connect_named(answer, server, *, name: str = "my-first-connectio
         mine = conns[conns["cid"] == nc.client_id]
         if mine.empty or mine["name"].iloc[0] != name:
             seen = mine["name"].iloc[0] if not mine.empty else None
-            raise Wrong(f"/connz shows your connection (cid {nc.client_id}) named {seen!r}, "
-                        f"not {name!r}: pass name={name!r} to nats.connect.")
+            raise Wrong(
+                f"/connz shows your connection (cid {nc.client_id}) named {seen!r}, "
+                f"not {name!r}: pass name={name!r} to nats.connect."
+            )
         return f"/connz lists cid {nc.client_id} as {name!r}."
     finally:
         await nc.close()

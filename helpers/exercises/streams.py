@@ -29,8 +29,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-@exercise("05.make_readings", hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
-                                   "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.")
+@exercise(
+    "05.make_readings",
+    hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
+    "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.",
+)
 async def check_make_readings(answer, server):
     async with jetstream(server, "05-streams.checker") as js:
         return await _make_readings(answer, js)
@@ -43,25 +46,36 @@ async def _make_readings(answer, js):
             await attempt(answer, js)
         except APIError as error:
             if "max_age" in str(error.description):  # e.g. 3600 * 1e9: too many seconds for the server
-                raise Wrong(f"the server refused max_age ({error.description}). nats-py takes max_age in "
-                            "seconds (a float) and converts it to nanoseconds itself: one hour is 3600.") from None
+                raise Wrong(
+                    f"the server refused max_age ({error.description}). nats-py takes max_age in "
+                    "seconds (a float) and converts it to nanoseconds itself: one hour is 3600."
+                ) from None
             raise
         try:
             config = (await js.stream_info(EX1_STREAM)).config
         except NotFoundError:
-            raise Wrong(f"after your function ran there is no stream named {EX1_STREAM!r}: "
-                        f"create it with js.add_stream(name={EX1_STREAM!r}, ...).") from None
+            raise Wrong(
+                f"after your function ran there is no stream named {EX1_STREAM!r}: "
+                f"create it with js.add_stream(name={EX1_STREAM!r}, ...)."
+            ) from None
         if list(config.subjects or []) != EX1_SUBJECTS:
             raise Wrong(f"the stream listens on {config.subjects}, not {EX1_SUBJECTS}.")
         if not config.max_age:
-            raise Wrong("max_age is 0, which means no age limit: messages would stay forever. "
-                        "Set max_age to one hour, in seconds.")
+            raise Wrong(
+                "max_age is 0, which means no age limit: messages would stay forever. "
+                "Set max_age to one hour, in seconds."
+            )
         if config.max_age != 3600:
-            raise Wrong(f"max_age is {config.max_age:g} s, that is {_duration(config.max_age)}. nats-py takes "
-                        "max_age in seconds (a float) and converts it to nanoseconds itself: one hour is 3600.")
+            raise Wrong(
+                f"max_age is {config.max_age:g} s, that is {_duration(config.max_age)}. nats-py takes "
+                "max_age in seconds (a float) and converts it to nanoseconds itself: one hour is 3600."
+            )
         if config.max_msgs_per_subject != 3:
-            extra = (" max_msgs=3 limits the whole stream; the per-subject limit is max_msgs_per_subject."
-                     if config.max_msgs == 3 else "")
+            extra = (
+                " max_msgs=3 limits the whole stream; the per-subject limit is max_msgs_per_subject."
+                if config.max_msgs == 3
+                else ""
+            )
             raise Wrong(f"max_msgs_per_subject is {config.max_msgs_per_subject}, not 3.{extra}")
         for i in range(1, 6):
             await js.publish("nb05.ex1.sensor", f"m{i}".encode())
@@ -69,18 +83,25 @@ async def _make_readings(answer, js):
         kept = await _payloads(js, EX1_STREAM, "nb05.ex1.sensor")
         if kept != ["m3", "m4", "m5"]:
             policy = " Discard policy 'new' keeps the oldest instead." if config.discard == DiscardPolicy.NEW else ""
-            raise Wrong(f"after publishing m1..m5 on nb05.ex1.sensor the stream kept {kept}, "
-                        f"not the newest three ['m3', 'm4', 'm5'].{policy}")
+            raise Wrong(
+                f"after publishing m1..m5 on nb05.ex1.sensor the stream kept {kept}, "
+                f"not the newest three ['m3', 'm4', 'm5'].{policy}"
+            )
         if await _payloads(js, EX1_STREAM, "nb05.ex1.other") != ["x"]:
             raise Wrong("the limit should apply per subject: nb05.ex1.other lost its only message.")
-        return ("NB05_EX1 keeps each message 3600 s and the newest 3 per subject: "
-                "of m1..m5 it kept m3 m4 m5, and another subject kept its own.")
+        return (
+            "NB05_EX1 keeps each message 3600 s and the newest 3 per subject: "
+            "of m1..m5 it kept m3 m4 m5, and another subject kept its own."
+        )
     finally:
         await delete_if_exists(js.delete_stream, EX1_STREAM)
 
 
-@exercise("05.publish_order", hint="`await js.publish(subject, data, headers={...})`: which header "
-                                   "lets the server recognise a retry? Return the ack.")
+@exercise(
+    "05.publish_order",
+    hint="`await js.publish(subject, data, headers={...})`: which header "
+    "lets the server recognise a retry? Return the ack.",
+)
 async def check_publish_order(answer, server):
     async with jetstream(server, "05-streams.checker") as js:
         return await _publish_order(answer, js)
@@ -100,29 +121,42 @@ async def _publish_order(answer, js):
         if set(subjects) - {EX2_SUBJECT}:
             raise Wrong(f"messages landed on {sorted(subjects)}: publish to {EX2_SUBJECT!r} only.")
         if state.messages == 4:
-            raise Wrong("all 4 publishes were stored: the server can only spot a retry by its message ID. "
-                        "Set the Nats-Msg-Id header to the order id.")
+            raise Wrong(
+                "all 4 publishes were stored: the server can only spot a retry by its message ID. "
+                "Set the Nats-Msg-Id header to the order id."
+            )
         if state.messages == 1:
-            raise Wrong("only 1 message was stored, but A-1 and B-2 are different orders: "
-                        "use the order id as the Nats-Msg-Id, not a constant.")
+            raise Wrong(
+                "only 1 message was stored, but A-1 and B-2 are different orders: "
+                "use the order id as the Nats-Msg-Id, not a constant."
+            )
         if state.messages != 2:
             raise Wrong(f"{state.messages} messages were stored; expected 2 (A-1 once, B-2 once).")
         flags = [bool(ack.duplicate) for ack in acks]
         if flags != [False, True, True, False]:
             raise Wrong(f"the acks' duplicate flags were {flags}; expected [False, True, True, False].")
-        return ("4 publishes, 2 stored: both retries of A-1 came back with duplicate=True "
-                f"and the original sequence {acks[0].seq}.")
+        return (
+            "4 publishes, 2 stored: both retries of A-1 came back with duplicate=True "
+            f"and the original sequence {acks[0].seq}."
+        )
     finally:
         await delete_if_exists(js.delete_stream, EX2_STREAM)
 
 
 RETENTION_CASES = {
-    "audit": (RetentionPolicy.LIMITS, "reading must not delete anything; only a limit (max_age of 30 days) "
-                                      "removes a sale. Which policy ignores reads?"),
-    "thumbnails": (RetentionPolicy.WORK_QUEUE, "each job goes to one worker and is gone after that one ack. "
-                                               "Which policy removes a message on its first ack?"),
-    "notifications": (RetentionPolicy.INTEREST, "an event stays until every consumer has acknowledged it. "
-                                                "Which policy waits for all of them?"),
+    "audit": (
+        RetentionPolicy.LIMITS,
+        "reading must not delete anything; only a limit (max_age of 30 days) "
+        "removes a sale. Which policy ignores reads?",
+    ),
+    "thumbnails": (
+        RetentionPolicy.WORK_QUEUE,
+        "each job goes to one worker and is gone after that one ack. Which policy removes a message on its first ack?",
+    ),
+    "notifications": (
+        RetentionPolicy.INTEREST,
+        "an event stays until every consumer has acknowledged it. Which policy waits for all of them?",
+    ),
 }
 
 

@@ -12,14 +12,25 @@ import nats
 from helpers.exercises.framework import Wrong, exercise
 
 US_SHIPPED_SAMPLES = [
-    "orders.us.east.shipped", "orders.us.west.shipped", "orders.us.central.shipped",
-    "orders.eu.central.shipped", "orders.us.east.created", "orders.us.shipped", "orders.us.east.shipped.v2",
+    "orders.us.east.shipped",
+    "orders.us.west.shipped",
+    "orders.us.central.shipped",
+    "orders.eu.central.shipped",
+    "orders.us.east.created",
+    "orders.us.shipped",
+    "orders.us.east.shipped.v2",
 ]
 US_SHIPPED = {"orders.us.east.shipped", "orders.us.west.shipped", "orders.us.central.shipped"}
 
 PREDICT_SUBJECT = "orders.eu.central.created.v2"
-PREDICT_CANDIDATES = ["orders.>", "orders.*.*.created", "orders.*.*.created.>", "orders.eu.>",
-                      "orders.*.central.*", "*.eu.central.created.*"]
+PREDICT_CANDIDATES = [
+    "orders.>",
+    "orders.*.*.created",
+    "orders.*.*.created.>",
+    "orders.eu.>",
+    "orders.*.central.*",
+    "*.eu.central.created.*",
+]
 
 
 async def delivered(url: str, patterns: list[str], subjects: list[str], timeout: float = 5.0) -> dict:
@@ -45,15 +56,20 @@ async def check_answer_1(answer, server):
     try:
         got = set((await delivered(server.url, [answer], US_SHIPPED_SAMPLES))[answer])
     except nats.errors.BadSubjectError:
-        raise Wrong(f"nats-py refused {answer!r} (BadSubjectError): `>` may only be the last token, and a "
-                    "wildcard must be a whole token.") from None
+        raise Wrong(
+            f"nats-py refused {answer!r} (BadSubjectError): `>` may only be the last token, and a "
+            "wildcard must be a whole token."
+        ) from None
     missed, extra = sorted(US_SHIPPED - got), sorted(got - US_SHIPPED)
     if missed:
-        raise Wrong(f"{answer!r} did not receive {missed}. Every zone of `us` must match: `*` stands for "
-                    "exactly one token.")
+        raise Wrong(
+            f"{answer!r} did not receive {missed}. Every zone of `us` must match: `*` stands for exactly one token."
+        )
     if extra:
-        raise Wrong(f"{answer!r} also received {extra}. `>` takes every trailing token (any event, any "
-                    "depth); name the event and let only the zone vary.")
+        raise Wrong(
+            f"{answer!r} also received {extra}. `>` takes every trailing token (any event, any "
+            "depth); name the event and let only the zone vary."
+        )
     return f"{answer!r} received exactly the three `us` shipped events, per the server."
 
 
@@ -69,8 +85,10 @@ async def check_answer_2(answer, server):
     tokens = len(PREDICT_SUBJECT.split("."))
     wrong = []
     for p in sorted(set(answer) - truth):
-        wrong.append(f"{p!r} did NOT receive it ({len(p.split('.'))} tokens against the subject's {tokens}; "
-                     "`*` is one token, never more)")
+        wrong.append(
+            f"{p!r} did NOT receive it ({len(p.split('.'))} tokens against the subject's {tokens}; "
+            "`*` is one token, never more)"
+        )
     for p in sorted(truth - set(answer)):
         wrong.append(f"{p!r} DID receive it (a `*` is any one token, a final `>` is one or more)")
     if wrong:

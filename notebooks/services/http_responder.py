@@ -35,8 +35,9 @@ async def main() -> None:
         return web.Response(body=BODY, content_type="application/json")
 
     async def stats(request):
-        return web.Response(text=json.dumps({"requests": requests, "connections": len(connections)}),
-                            content_type="application/json")
+        return web.Response(
+            text=json.dumps({"requests": requests, "connections": len(connections)}), content_type="application/json"
+        )
 
     app = web.Application()
     app.router.add_get("/inventory/{sku}", inventory)

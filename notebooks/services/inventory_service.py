@@ -58,9 +58,13 @@ async def main() -> None:
             return
         await req.respond(json.dumps({"sku": sku, "price": PRICE[sku], "instance": args.instance}).encode())
 
-    service = await micro.add_service(nc, name="inventory", version=args.version,
-                                      description="Stock levels and prices by SKU",
-                                      metadata={"instance": args.instance})
+    service = await micro.add_service(
+        nc,
+        name="inventory",
+        version=args.version,
+        description="Stock levels and prices by SKU",
+        metadata={"instance": args.instance},
+    )
     group = service.add_group(name="inventory")
     await group.add_endpoint(name="stock", handler=stock)
     await group.add_endpoint(name="price", handler=price)

@@ -74,9 +74,12 @@ async def _run_nats(args, name: str, nats_service) -> None:
     await nc.drain()  # unsubscribe, finish the handlers at work, send what is buffered, close
 
 
-def main(name: str, p: argparse.ArgumentParser,
-         http_routes: Callable[..., Awaitable[list]],
-         nats_service: Callable[..., Awaitable[Callable[[], Awaitable] | None]]) -> None:
+def main(
+    name: str,
+    p: argparse.ArgumentParser,
+    http_routes: Callable[..., Awaitable[list]],
+    nats_service: Callable[..., Awaitable[Callable[[], Awaitable] | None]],
+) -> None:
     args = p.parse_args()
     if args.transport == "http":
         asyncio.run(_run_http(args, http_routes))

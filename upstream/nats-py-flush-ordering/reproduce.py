@@ -122,8 +122,13 @@ async def drain_churn(url: str, members: int, seconds: float) -> dict:
     await asyncio.wait_for(done.wait(), 10)
     await stable.drain()
     await pub.close()
-    return {"cycles": cycles, "published": published, "processed": len(processed),
-            "duplicates": len(processed) - len(set(processed)), "lost": published - len(set(processed))}
+    return {
+        "cycles": cycles,
+        "published": published,
+        "processed": len(processed),
+        "duplicates": len(processed) - len(set(processed)),
+        "lost": published - len(set(processed)),
+    }
 
 
 async def main() -> None:
