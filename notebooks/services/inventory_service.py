@@ -1,6 +1,6 @@
 """An inventory service built with nats.micro: one instance of the `inventory` service, as its own OS process.
 
-    python inventory_service.py NATS_URL INSTANCE [--version 1.0.0] [--max-seconds 120]
+    python inventory_service.py NATS_URL INSTANCE [--version 1.0.0] [--max-seconds 1800]
 
 It registers the service `inventory` (the instance's label goes into its metadata) with two endpoints in
 the group `inventory`: `stock` on `inventory.stock` and `price` on `inventory.price`. Each request's
@@ -39,7 +39,7 @@ async def main() -> None:
     parser.add_argument("url")
     parser.add_argument("instance")
     parser.add_argument("--version", default="1.0.0")
-    parser.add_argument("--max-seconds", type=float, default=120.0, help="exit on its own after this long")
+    parser.add_argument("--max-seconds", type=float, default=1800.0, help="exit on its own after this long")
     args = parser.parse_args()
 
     nc = await nats.connect(args.url, name=f"09-inventory-service-{args.instance}")
