@@ -1,11 +1,10 @@
-"""Throughput tables and plots, and the claims table, for the performance notebook (12).
+"""Throughput tables and plots for the performance notebook (12); its claims table is helpers/claims.py.
 
 Scaffolding only: the loops being measured (publish, request, JetStream publish) are written in the
 notebook; this module turns the rates it measured into tables and pictures.
 
     table = rates_table({("nats-py", 128): [750_000.0, 731_000.0], ("raw wire", 128): [...]})
     throughput_plot(table)      # messages/s and MB/s against payload size, one line per publisher
-    claims_table(rows)          # the claims, with their verdicts coloured
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
-
-VERDICT_COLOURS = {"holds": "#d1f0d8", "holds only when": "#fff3c4", "does not hold here": "#f8d7da"}
 
 
 def best(rates: Sequence[float]) -> float:
@@ -62,19 +59,3 @@ def throughput_plot(table: pd.DataFrame, title: str | None = None):
 
 def _bytes(size: int) -> str:
     return f"{size // 1024} KiB" if size >= 1024 and size % 1024 == 0 else f"{size} B"
-
-
-def claims_table(rows: Sequence[Mapping]):
-    """The claims as a table (claim, what the story says, measured here, verdict, why), verdicts coloured."""
-    table = pd.DataFrame(rows)[["claim", "story", "measured", "verdict", "why"]]
-    table.columns = ["claim", "the story says", "measured here", "verdict", "why"]
-
-    def colour(verdict: str) -> str:
-        kind = "holds only when" if verdict.startswith("holds only when") else verdict
-        return f"background-color: {VERDICT_COLOURS[kind]}" if kind in VERDICT_COLOURS else ""
-
-    return (
-        table.style.map(colour, subset=["verdict"])
-        .set_properties(**{"text-align": "left", "white-space": "normal"})
-        .hide(axis="index")
-    )

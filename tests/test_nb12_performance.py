@@ -6,10 +6,13 @@ the run measured, and every verdict follows from them by the notebook's stated r
 (re-derived here independently).
 """
 
+import json
+
 import pytest
 
+from helpers.claims import MEASURED_IN, judge
 from helpers.exercises.performance import check_send_concurrently, check_window
-from tests.harness import Case
+from tests.harness import NOTEBOOKS, Case
 
 TRANSPORTS = [
     "NATS request-reply",
@@ -193,6 +196,38 @@ def test_the_verdict_rules_on_known_numbers():
         expected_verdict(CLAIMS[4], {"proxy_hop_adds_us": 380, "new_connection_adds_us": 200}, 0.2)
         == "does not hold here"
     )
+
+
+KNOWN = {  # measurements like those on this machine, in the shape the notebook's sections put in `measured`
+    "latency_us": {
+        k: {"p50": v, "p90": v * 1.5, "p99": v * 3} for k, v in zip(TRANSPORTS, (300, 224, 605, 430), strict=True)
+    },
+    "raw_ping_us": {"p50": 40.0, "p90": 60.0, "p99": 120.0},
+    "publish_rates": {"nats-py": {128: 750_000}, "raw wire": {128: 6_300_000}},
+    "fanout": {"received_per_s": 210_000},
+    "in_flight": {"nats": {"per_s": 5_200}, "http pool": {"per_s": 3_100}, "size": 20},
+    "jetstream_rates": {
+        "await each ack": 7_000,
+        "publish_async, window 16": 31_000,
+        "publish_async, window 256": 53_000,
+    },
+}
+
+
+def test_judge_follows_the_rules_and_names_the_section_a_claim_waits_for():
+    """helpers.claims.judge, which the notebook's claims table calls, against the rules written again above;
+    a claim whose numbers were not measured (its deep dive has not run) is not judged, and says where to go."""
+    rows, not_yet = judge(KNOWN, 0.2)
+    assert [r["claim"] for r in rows] == CLAIMS and not_yet == []
+    for r in rows:
+        assert r["verdict"].startswith(expected_verdict(r["claim"], r["numbers"], 0.2)), r
+    core_only = {k: KNOWN[k] for k in ("latency_us", "jetstream_rates")}  # the core sections' measurements
+    rows, not_yet = judge(core_only, 0.2)
+    assert [r["claim"] for r in rows] == [CLAIMS[2], CLAIMS[4], CLAIMS[5]]
+    assert len(not_yet) == 3 and all("first)" in s for s in not_yet), not_yet
+    cells = json.loads((NOTEBOOKS / "12-performance.ipynb").read_text())["cells"]
+    headings = {"".join(c["source"]).splitlines()[0][3:] for c in cells if "".join(c["source"]).startswith("## ")}
+    assert set(MEASURED_IN.values()) <= headings, set(MEASURED_IN.values()) - headings
 
 
 # Wrong answers for the checkers: each must be judged "wrong" with the phrase in its message.
