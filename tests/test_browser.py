@@ -296,6 +296,9 @@ def broken_links(page, seen: dict) -> list[tuple[str, int]]:
         if not absolute.startswith(page.url.split("/lab/")[0]):
             continue  # another site: not reachable from this closed network, and not JupyterLab's
         status = page.request.get(absolute, timeout=STEP * 1000, max_redirects=0).status
+        if status == 403 and "/files/" in absolute:  # a folder: JupyterLab opens it in its file browser
+            folder = absolute.split("?")[0].replace("/files/", "/api/contents/", 1)
+            status = page.request.get(folder, timeout=STEP * 1000, max_redirects=0).status
         if status != 200:
             broken.append((re.sub(r"^.*/files/|\?_xsrf=.*$", "", absolute), status))
     return broken

@@ -50,13 +50,26 @@ def answers(kind) -> list:
     return found
 
 
+HICCUPS = ("raised TimeoutError", "did not finish within")
+
+
+async def judge(checker, answer, server, request):
+    """The checker's verdict. Checkers that drive private servers and clusters (slow_checker) get one more
+    try when a server call of their own timed out: a live 3-node cluster's leader election occasionally
+    stalls one (seen twice in a dozen full runs with 11's checkers); the second verdict counts."""
+    verdict = await checker(answer, server, show=False)
+    if request.node.get_closest_marker("slow_checker") and any(h in verdict.message for h in HICCUPS):
+        verdict = await checker(answer, server, show=False)
+    return verdict
+
+
 @pytest.mark.parametrize("checker, answer, phrase", answers("wrong_answers"))
-async def test_checker_rejects_a_wrong_answer(checker, answer, phrase, nats_server):
-    verdict = await checker(answer, nats_server, show=False)
+async def test_checker_rejects_a_wrong_answer(checker, answer, phrase, nats_server, request):
+    verdict = await judge(checker, answer, nats_server, request)
     assert verdict.status == "wrong" and phrase in verdict.message, verdict
 
 
 @pytest.mark.parametrize("checker, answer", answers("right_answers"))
-async def test_checker_accepts_a_right_answer(checker, answer, nats_server):
-    verdict = await checker(answer, nats_server, show=False)
+async def test_checker_accepts_a_right_answer(checker, answer, nats_server, request):
+    verdict = await judge(checker, answer, nats_server, request)
     assert verdict.status == "correct", verdict

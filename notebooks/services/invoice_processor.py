@@ -59,6 +59,9 @@ async def main() -> None:
             print(f"{invoice['id']} {msg.metadata.num_delivered} {time.time():.4f}", flush=True)
             await msg.ack_sync(timeout=2.0)  # only now is it done, as far as JetStream knows
 
+    # nats-py 2.16: after a timed-out fetch, drain() can wait out drain_timeout (30 s) on the pull
+    # subscription's inbox; it holds nothing unacked here (every fetched invoice was acked), so leave it first.
+    await psub.unsubscribe()
     await nc.drain()  # every invoice it fetched was acked above: leave gracefully
 
 
