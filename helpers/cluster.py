@@ -271,7 +271,7 @@ class Cluster:
 def cluster_processes() -> list[str]:
     """`pid command` of every nats-server process running one of config/cluster's node files (any
     Cluster started from this checkout), from `ps`: what a test checks is gone after a notebook run."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
     return [
         line.strip()
         for line in out.splitlines()
