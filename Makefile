@@ -60,7 +60,7 @@ test-workshop: install-dev  ## slow: three learners run every notebook at once o
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker" -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker and not slow" -p no:cacheprovider
 
 nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m helpers.navigation

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import papermill as pm
 import pytest
 
 from helpers.monitor import monitor_get
@@ -97,6 +96,20 @@ def case_for(stem: str) -> Case | None:
             raise
         return None
     return getattr(module, "CASE", None)
+
+
+class Lazy:
+    """A module imported on first use. Importing papermill or nbformat takes ~2.5 s (nbformat's JSON-schema
+    formats): `make check` never needs them, and every test module would pay it at collection."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self.name), attr)
+
+
+pm = Lazy("papermill")
 
 
 def execute(stem: str, label: str, **parameters) -> Run:

@@ -91,6 +91,7 @@ def ours(cluster) -> list[str]:
     return [line for line in cluster_processes() if int(line.split()[0]) in cluster.pids()]
 
 
+@pytest.mark.slow  # starts three servers and waits for their elections
 def test_a_cluster_starts_ready_and_leaves_nothing():
     cluster = Cluster()
     with cluster:

@@ -1,11 +1,10 @@
 """A notebook that needs JetStream (its set-up asks for it: `find_server(..., jetstream=True)`), against a server
 without it, stops at once with a message that says what to do."""
 
-import papermill as pm
 import pytest
 
 from helpers.embedded import EmbeddedServer
-from tests.harness import NOTEBOOKS, OUTPUT, stems
+from tests.harness import NOTEBOOKS, OUTPUT, pm, stems
 
 pytestmark = pytest.mark.notebook  # executes notebooks or JupyterLab: not part of `make check`
 

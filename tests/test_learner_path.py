@@ -11,11 +11,10 @@ import copy
 import json
 import subprocess
 
-import papermill as pm
 import pytest
 
 from helpers.monitor import monitor_get
-from tests.harness import CELL_TIMEOUT, NOTEBOOKS, OUTPUT, stems
+from tests.harness import CELL_TIMEOUT, NOTEBOOKS, OUTPUT, pm, stems
 
 pytestmark = [pytest.mark.notebook, pytest.mark.learner]
 

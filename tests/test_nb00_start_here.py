@@ -4,13 +4,12 @@ unreachable NATS_URL."""
 import time
 
 import nats
-import papermill as pm
 import pytest
 
 from helpers.course_server import read_state
 from helpers.embedded import free_port
 from helpers.exercises.start_here import check_answer_1, check_connect_named
-from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case
+from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case, pm
 
 PINNED = next(
     line.split("==")[1].strip()
@@ -57,6 +56,7 @@ CASE = Case(
 )
 
 
+@pytest.mark.notebook
 def test_start_here_with_unreachable_nats_url_fails_fast(monkeypatch):
     """NATS_URL pointing at a closed port: a clear error within 10 s, and nothing started."""
     monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")

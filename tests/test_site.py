@@ -12,12 +12,14 @@ import re
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from helpers import site
 from helpers.navigation import NOTEBOOKS, notebooks
 from helpers.record import MIME
+from tests.harness import Lazy
+
+nbformat, site = Lazy("nbformat"), Lazy("helpers.site")
+pytestmark = pytest.mark.slow  # renders pages with nbconvert: seconds; `make test` runs these, `make check` does not
 
 HREF = re.compile(r'<a[^>]* href="([^"]+)"')
 PNG = re.compile(r'<img [^>]*src="data:image/png;base64,')
@@ -48,7 +50,7 @@ def stand_in_copy(path: Path, folder: Path) -> Path:
 def two_notebooks(monkeypatch, tmp_path):
     """The site of the first two notebooks, from stand-in copies: (copies folder, site folder)."""
     course = notebooks()[:2]
-    monkeypatch.setattr(site, "notebooks", lambda: course)
+    monkeypatch.setattr("helpers.site.notebooks", lambda: course)
     copies = tmp_path / "copies"
     copies.mkdir()
     for nb in course:
@@ -191,6 +193,6 @@ def test_refuses_a_page_that_does_not_show_what_was_checked(two_notebooks, monke
         spoil(next(c for c in executed.cells if c.cell_type == "code"))
         return must
 
-    monkeypatch.setattr(site, "must_show", spoiled)
+    monkeypatch.setattr("helpers.site.must_show", spoiled)
     with pytest.raises(site.NotShown, match=re.escape(says)):
         site.build(copies, out)

@@ -10,14 +10,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import nats
-import papermill as pm
 import pytest
 
 from helpers import workshop
 from helpers.embedded import free_port
 from helpers.monitor import monitor_get
 from helpers.record import read_records
-from tests.harness import CELL_TIMEOUT, DURATIONS, NOTEBOOKS, OUTPUT, Run, _literal, case_for, stems
+from tests.harness import CELL_TIMEOUT, DURATIONS, NOTEBOOKS, OUTPUT, Run, _literal, case_for, pm, stems
 
 LEARNERS = 3
 pytestmark = [pytest.mark.workshop, pytest.mark.notebook, pytest.mark.timeout(1800)]
