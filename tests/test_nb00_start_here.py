@@ -61,6 +61,7 @@ def test_start_here_with_unreachable_nats_url_fails_fast(monkeypatch):
     """NATS_URL pointing at a closed port: a clear error within 10 s, and nothing started."""
     monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")
     state_before = read_state()
+    OUTPUT.mkdir(exist_ok=True)
     started = time.monotonic()
     with pytest.raises(pm.PapermillExecutionError) as failure:
         pm.execute_notebook(
