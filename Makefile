@@ -11,6 +11,9 @@ DEV := $(VENV)/.installed-dev
 # pip itself is the fallback (offline, say). --compile-bytecode, as pip does: with PYTHONDONTWRITEBYTECODE set,
 # nothing would ever be compiled and every kernel would start twice as slowly.
 UV_PIN := uv==0.13.9
+# Tests mostly wait on servers, so two workers halve the time even on two cores (`make test PARALLEL=` runs
+# them one by one). Tests that share the machine's cluster files or port 4222 stay on one worker (tests/conftest.py).
+PARALLEL ?= -n 2 --dist loadgroup
 INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --compile-bytecode --python $(BIN)/python "$$@"; \
 	elif [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python "$$@"; \
 	else $(BIN)/python -m pip install -q --disable-pip-version-check "$$@"; fi' install
@@ -42,7 +45,7 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 	$(BIN)/python -m helpers lab
 
 test: install-dev  ## execute every notebook against a real server and check its results
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice; notebooks in any order
 	$(BIN)/python -m pytest -m learner
@@ -60,7 +63,7 @@ test-workshop: install-dev  ## slow: three learners run every notebook at once o
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker and not slow" -p no:cacheprovider
+	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker and not slow" -p no:cacheprovider $(PARALLEL)
 
 nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m helpers.navigation

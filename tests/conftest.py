@@ -49,23 +49,48 @@ def run_notebook(nats_server):
     return run
 
 
+# Tests that use one thing of the whole machine run on one worker under `pytest -n N` (make test): the cluster's
+# config files (tests check that no process runs them) and port 4222 with the `make up` state.
+SHARED = {
+    "cluster": ("tests/test_cluster.py::", "tests/test_nb11_", "[11-"),
+    "port-4222": ("tests/test_lab.py::", "tests/test_server.py::", "tests/test_nb00_start_here.py::"),
+}
+SUMMARY: list[tuple[str, float, float]] = []  # every test's notebook durations, gathered from the workers
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for group, marks in SHARED.items():
+            if any(mark in item.nodeid for mark in marks):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failing notebook test names the executed copies to open."""
+    """A failing notebook test names the executed copies to open; its notebook durations travel with its report."""
     report = (yield).get_result()
     if report.failed and EXECUTED:
         report.sections.append(("executed notebooks (open these)", "\n".join(map(str, EXECUTED))))
     if report.when == "teardown":
         EXECUTED.clear()
+        report.user_properties.append(("notebook durations", list(DURATIONS)))
+        DURATIONS.clear()
+
+
+def pytest_runtest_logreport(report):
+    """Runs where the summary is written (the main process, with or without workers)."""
+    for name, value in report.user_properties:
+        if name == "notebook durations":
+            SUMMARY.extend(tuple(d) for d in value)
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not DURATIONS:
+    if not SUMMARY:
         return
     terminalreporter.section("notebook durations")
-    for name, cells, total in DURATIONS:
+    for name, cells, total in SUMMARY:
         terminalreporter.write_line(f"{name:<45} {cells:6.2f} s in cells, {total:6.2f} s with kernel start")
     terminalreporter.write_line(
-        f"{'total':<45} {sum(d[1] for d in DURATIONS):6.2f} s in cells, "
-        f"{sum(d[2] for d in DURATIONS):6.2f} s with kernel start"
+        f"{'total':<45} {sum(d[1] for d in SUMMARY):6.2f} s in cells, "
+        f"{sum(d[2] for d in SUMMARY):6.2f} s with kernel start"
     )
