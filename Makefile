@@ -54,7 +54,7 @@ test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook,
 	$(BIN)/python -m pytest -m browser tests/test_browser.py
 
 site: install-dev  ## the HTML edition in site/: executes every notebook (its tests), renders those copies
-	$(BIN)/python -m pytest -m notebook tests/test_notebooks.py
+	$(BIN)/python -m pytest -m notebook tests/test_notebooks.py $(PARALLEL)
 	$(BIN)/python -m helpers.site
 
 test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
