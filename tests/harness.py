@@ -12,6 +12,7 @@ import ast
 import importlib
 import importlib.metadata
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 OUTPUT = REPO / "test-output"
 CELL_TIMEOUT = 60  # seconds for any one cell; pytest-timeout is the backstop
+# Under `pytest -n 2` (make test) two notebooks share the machine's two cores: each budget doubles.
+BUDGET_SCALE = 2 if os.environ.get("PYTEST_XDIST_WORKER") else 1
 DURATIONS: list[tuple[str, float, float]] = []  # (run, seconds in cells, seconds with kernel start)
 EXECUTED: list[Path] = []  # the executed copies of the running test, named in its failure report
 
@@ -64,7 +67,8 @@ class Case:
                    "correct" with solutions=True, and no other keys.
     solutions:     parameters for the solutions run (other values than the defaults show that the
                    parameters, not constants, drive the results).
-    budget:        seconds in cells (after the kernel started) allowed for each run.
+    budget:        seconds in cells (after the kernel started) allowed for each run, one notebook at a time
+                   (BUDGET_SCALE stretches it when notebooks run side by side).
     wrong_answers: (checker, answer, phrase): the checker must judge `answer` "wrong" with `phrase`
                    in its message.
     right_answers: (checker, answer): the checker must judge `answer` "correct", e.g. an answer that
