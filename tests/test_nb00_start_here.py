@@ -35,8 +35,28 @@ async def nameless(url):
     return await nats.connect(url)
 
 
-async def named(url):
+async def named(url):  # the defaults: 60 attempts, 2 s apart
     return await nats.connect(url, name="my-first-connection")
+
+
+async def never_gives_up(url):
+    return await nats.connect(url, name="my-first-connection", reconnect_time_wait=0.25, max_reconnect_attempts=-1)
+
+
+async def zero_attempts(url):  # in nats-py 2.16 only a positive number limits: 0 never gives up either
+    return await nats.connect(url, name="my-first-connection", reconnect_time_wait=0.25, max_reconnect_attempts=0)
+
+
+async def no_reconnect(url):
+    return await nats.connect(url, name="my-first-connection", allow_reconnect=False)
+
+
+async def quick_and_bounded(url):
+    return await nats.connect(url, name="my-first-connection", reconnect_time_wait=0.25, max_reconnect_attempts=8)
+
+
+async def slower_but_bounded(url):
+    return await nats.connect(url, name="my-first-connection", reconnect_time_wait=0.5, max_reconnect_attempts=4)
 
 
 CASE = Case(
@@ -48,10 +68,15 @@ CASE = Case(
         (check_answer_1, {"max_payload": 1048576, "jetstream": False}, "jetstream"),
         (check_answer_1, 1048576, "dict"),
         (check_connect_named, nameless, "pass name='my-first-connection'"),
+        (check_connect_named, named, "still retrying"),
+        (check_connect_named, never_gives_up, "still retrying"),
+        (check_connect_named, zero_attempts, "0, like -1, means never give up"),
+        (check_connect_named, no_reconnect, "gave up during a 1.0 s restart"),
     ),
     right_answers=(
         (check_answer_1, {"max_payload": 1048576, "jetstream": True}),
-        (check_connect_named, named),
+        (check_connect_named, quick_and_bounded),
+        (check_connect_named, slower_but_bounded),
     ),
 )
 
