@@ -61,7 +61,8 @@ async def test_only_the_untouched_template_is_not_attempted():
     assert untouched(...) and untouched(None) and untouched(template) and untouched(sync_template)
     assert not untouched(does_the_work_keeps_the_last_line)
     assert not untouched(returns_a_value) and not untouched(returns_none)
-    assert not untouched(0) and not untouched({"a": ...})
+    assert not untouched(0) and not untouched({}) and not untouched({"a": ..., "b": 1})
+    assert untouched({"f": template, "patterns": {"a": ..., "b": ...}})  # a dict template, as in 03
     assert (await check_answer(template, show=False)).status == "not attempted"
     judged = await check_answer(lambda: ..., show=False)  # a lambda returning ... is the template too
     assert judged.status == "not attempted"

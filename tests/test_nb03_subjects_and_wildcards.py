@@ -1,6 +1,6 @@
 """Notebook 03 · Subjects and wildcards: its test entry (tests/test_notebooks.py runs it)."""
 
-from helpers.exercises.subjects_and_wildcards import check_answer_1, check_answer_2
+from helpers.exercises.subjects_and_wildcards import check_answer_2, check_hierarchy
 from tests.harness import Case
 
 # What nats-server 2.15.1 delivers (checked against the server, not derived from a matcher of ours).
@@ -49,18 +49,60 @@ def check(r):
     assert r["monitor_saw_other_events"] == 0
 
 
+# The design exercise: answers made by subject_for functions and patterns.
+def scheme(subject_for, **patterns):
+    good = {
+        "billing": "parcels.*.*.*.delivered",
+        "germany_ops": "parcels.de.>",
+        "ups_tracker": "parcels.*.ups.>",
+        "parcel_page": "parcels.*.*.p42.*",
+    }
+    return {"subject_for": subject_for, "patterns": good | patterns}
+
+
+def by_country(carrier, country, parcel, kind):
+    return f"parcels.{country}.{carrier}.{parcel}.{kind}"
+
+
+def kind_first(carrier, country, parcel, kind):
+    return f"parcels.{kind}.{country}.{carrier}.{parcel}"
+
+
+def no_parcel(carrier, country, parcel, kind):
+    return f"parcels.{country}.{carrier}.{kind}"
+
+
+def spaced(carrier, country, parcel, kind):
+    return f"parcels {country}.{carrier}.{parcel}.{kind}"
+
+
 CASE = Case(
     check=check,
-    exercises=("03.answer_1", "03.answer_2"),
+    exercises=("03.hierarchy", "03.answer_2"),
     budget=10,
     wrong_answers=(
-        # too wide: the message names what also arrived, orders.us.east.created first
-        (check_answer_1, "orders.us.>", "also received ['orders.us.east.created'"),
-        (check_answer_1, "orders.us.east.shipped", "did not receive"),
-        (check_answer_1, "orders.>.shipped", "BadSubjectError"),
+        (check_hierarchy, scheme(by_country, germany_ops="parcels.de.*"), "germany_ops ('parcels.de.*') missed 8"),
+        (check_hierarchy, scheme(by_country, billing="parcels.>.delivered"), "`>` may only be the last token"),
+        (check_hierarchy, scheme(by_country, ups_tracker="parcels.>"), "ups_tracker ('parcels.>') also got 8"),
+        (check_hierarchy, scheme(kind_first), "billing ('parcels.*.*.*.delivered') missed 8"),
+        (check_hierarchy, scheme(no_parcel), "two different events got the same subject"),
+        (check_hierarchy, scheme(spaced), "no wildcards"),
+        (check_hierarchy, {"billing": "parcels.>"}, "answer with"),
         (check_answer_2, {"orders.>", "orders.*.*.created"}, "'orders.*.*.created' did NOT receive it"),
         (check_answer_2, {"orders.>", "orders.*.*.created"}, "'orders.eu.>' DID receive it"),
         (check_answer_2, {"orders.eu.*"}, "not in `candidates`"),
     ),
-    right_answers=((check_answer_1, "orders.us.*.shipped"),),
+    right_answers=(
+        (check_hierarchy, scheme(by_country)),
+        (
+            check_hierarchy,
+            scheme(
+                kind_first,
+                billing="parcels.delivered.>",
+                germany_ops="parcels.*.de.>",
+                ups_tracker="parcels.*.*.ups.*",
+                parcel_page="parcels.*.*.*.p42",
+            ),
+        ),
+    ),
 )

@@ -90,13 +90,16 @@ class Verdict:
 
 
 def untouched(answer) -> bool:
-    """Is `answer` still the exercise's template? `...`, or a function whose body only says `return ...`.
+    """Is `answer` still the exercise's template? `...`, a function whose body only says `return ...`, or a
+    dict of such templates.
 
     Judged from the compiled body, not from what it returns: a learner who writes the calls and keeps
     the template's last line `return ...` has made an attempt, and is judged on what the calls did.
     """
     if answer is ... or answer is None:
         return True
+    if isinstance(answer, dict):  # a template such as {"f": f, "patterns": {"a": ..., "b": ...}}
+        return bool(answer) and all(untouched(value) for value in answer.values())
     code = getattr(answer, "__code__", None)
     return (
         code is not None

@@ -11,17 +11,6 @@ import nats
 
 from helpers.exercises.framework import Wrong, exercise
 
-US_SHIPPED_SAMPLES = [
-    "orders.us.east.shipped",
-    "orders.us.west.shipped",
-    "orders.us.central.shipped",
-    "orders.eu.central.shipped",
-    "orders.us.east.created",
-    "orders.us.shipped",
-    "orders.us.east.shipped.v2",
-]
-US_SHIPPED = {"orders.us.east.shipped", "orders.us.west.shipped", "orders.us.central.shipped"}
-
 PREDICT_SUBJECT = "orders.eu.central.created.v2"
 PREDICT_CANDIDATES = [
     "orders.>",
@@ -49,28 +38,52 @@ async def delivered(url: str, patterns: list[str], subjects: list[str], timeout:
         await nc.close()
 
 
-@exercise("03.answer_1", hint="one token per level: orders.<region>.<zone>.<event>; which level may vary?")
-async def check_answer_1(answer, server):
-    if not isinstance(answer, str):
-        raise Wrong(f"answer with one subject pattern as a string, not {type(answer).__name__}.")
+# The design exercise: parcel-tracking events, and who must receive which.
+CARRIERS, COUNTRIES, PARCELS, KINDS = ("dhl", "ups"), ("de", "us"), ("p41", "p42"), ("picked_up", "delivered")
+EVENTS = [(c, n, p, k) for c in CARRIERS for n in COUNTRIES for p in PARCELS for k in KINDS]
+CONSUMERS = {  # consumer: which events it must get (and it must get no other)
+    "billing": lambda c, n, p, k: k == "delivered",
+    "germany_ops": lambda c, n, p, k: n == "de",
+    "ups_tracker": lambda c, n, p, k: c == "ups",
+    "parcel_page": lambda c, n, p, k: p == "p42",
+}
+
+
+@exercise("03.hierarchy", hint="one meaning per token, general to specific; each consumer's varying levels are `*`.")
+async def check_hierarchy(answer, server):
+    if (
+        not isinstance(answer, dict)
+        or not callable(answer.get("subject_for"))
+        or not isinstance(answer.get("patterns"), dict)
+    ):
+        raise Wrong('answer with {"subject_for": a function, "patterns": {consumer: pattern, ...}}.')
+    if set(answer["patterns"]) != set(CONSUMERS):
+        raise Wrong(f"give one pattern for each consumer: {sorted(CONSUMERS)}.")
+    subjects = {}
+    for event in EVENTS:
+        subject = answer["subject_for"](*event)
+        tokens = subject.split(".") if isinstance(subject, str) else [""]
+        if "" in tokens or any(t in ("*", ">") or " " in t for t in tokens):
+            raise Wrong(f"subject_for{event} gave {subject!r}: a subject is dot-separated tokens, no wildcards.")
+        subjects[subject] = event
+    if len(subjects) < len(EVENTS):
+        raise Wrong("two different events got the same subject: every level the consumers filter on needs a token.")
+    patterns = answer["patterns"]
     try:
-        got = set((await delivered(server.url, [answer], US_SHIPPED_SAMPLES))[answer])
-    except nats.errors.BadSubjectError:
+        got = await delivered(server.url, list(patterns.values()), list(subjects))
+    except nats.errors.BadSubjectError as error:
         raise Wrong(
-            f"nats-py refused {answer!r} (BadSubjectError): `>` may only be the last token, and a "
-            "wildcard must be a whole token."
+            f"nats-py refused a pattern ({error}): `>` may only be the last token, and a wildcard must be a "
+            "whole token."
         ) from None
-    missed, extra = sorted(US_SHIPPED - got), sorted(got - US_SHIPPED)
-    if missed:
-        raise Wrong(
-            f"{answer!r} did not receive {missed}. Every zone of `us` must match: `*` stands for exactly one token."
-        )
-    if extra:
-        raise Wrong(
-            f"{answer!r} also received {extra}. `>` takes every trailing token (any event, any "
-            "depth); name the event and let only the zone vary."
-        )
-    return f"{answer!r} received exactly the three `us` shipped events, per the server."
+    for consumer, pattern in patterns.items():
+        received = {subjects[s] for s in got[pattern]}
+        wanted = {e for e in EVENTS if CONSUMERS[consumer](*e)}
+        if received != wanted:
+            missed, extra = sorted(wanted - received), sorted(received - wanted)
+            detail = f"missed {len(missed)}, e.g. {missed[0]}" if missed else f"also got {len(extra)}, e.g. {extra[0]}"
+            raise Wrong(f"{consumer} ({pattern!r}) {detail}; events are (carrier, country, parcel, kind).")
+    return f"Each of the {len(patterns)} consumers got exactly its events out of {len(EVENTS)}, per the server."
 
 
 @exercise("03.answer_2", hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
