@@ -4,7 +4,7 @@ import math
 
 import nats
 
-from helpers.exercises.object_store import NEEDS, check_answer_2, check_upload
+from helpers.exercises.object_store import NEEDS, check_storage_choice, check_upload
 from tests.harness import Case
 
 KIB = 1024
@@ -55,19 +55,19 @@ SWAPS = [
 
 CASE = Case(
     check=check,
-    exercises=("08.upload", "08.answer_2"),
+    exercises=("08.upload", "08.storage_choice"),
     budget=10,
     wrong_answers=(
         (check_upload, default_chunks, "9 chunks of 131072 bytes"),
         (check_upload, no_description, "description"),
         (check_upload, returns_nothing, "return the ObjectInfo"),
-        *((check_answer_2, RIGHT | {swap: "kv"}, f"1 of 6 to rethink, e.g. {swap!r}") for swap in SWAPS),
-        *((check_answer_2, RIGHT | {swap: "database"}, "'kv', 'object', 'stream'") for swap in SWAPS),
+        *((check_storage_choice, RIGHT | {swap: "kv"}, f"1 of 6 to rethink, e.g. {swap!r}") for swap in SWAPS),
+        *((check_storage_choice, RIGHT | {swap: "database"}, "'kv', 'object', 'stream'") for swap in SWAPS),
     ),
-    right_answers=((check_answer_2, RIGHT),),
+    right_answers=((check_storage_choice, RIGHT),),
 )
 
 
-async def test_answer_2_checker_knows_its_template(nats_server):
+async def test_storage_choice_checker_knows_its_template(nats_server):
     """The cell's template is a dict of `...`: the framework cannot know it, the checker does."""
-    assert (await check_answer_2(dict.fromkeys(NEEDS, ...), nats_server, show=False)).status == "not attempted"
+    assert (await check_storage_choice(dict.fromkeys(NEEDS, ...), nats_server, show=False)).status == "not attempted"

@@ -96,11 +96,11 @@ CHOICES = {"kv", "object", "stream"}
 
 
 @exercise(
-    "08.answer_2",
+    "08.storage_choice",
     hint="Every message in order → stream; latest small value per key → kv; "
     "too big for one message, or a file → object.",
 )
-def check_answer_2(answer, server):
+def check_storage_choice(answer, server):
     if not isinstance(answer, dict):
         raise Wrong("answer with the dict from the cell, each ... replaced by 'kv', 'object' or 'stream'.")
     if any(v is ... for v in answer.values()):
