@@ -1,6 +1,6 @@
 """Notebook 04 · Queue groups: its test entry (tests/test_notebooks.py runs it)."""
 
-from helpers.exercises.queue_groups import check_add_quoter, check_join_billing
+from helpers.exercises.queue_groups import check_add_quoter, check_groups, check_join_billing
 from tests.harness import Case
 
 
@@ -89,12 +89,20 @@ async def quoter_never_answers(nc, subject, name):
     return await nc.subscribe(subject, queue="quote-service")
 
 
+GROUPS = {"billing": "billing", "email": "email", "audit": None, "cache": None}
+
 CASE = Case(
     check=check,
-    exercises=("04.join_billing", "04.add_quoter"),
+    exercises=("04.groups", "04.join_billing", "04.add_quoter"),
     solutions=dict(payments=200, stream_step=80, requests=60, churn_cycles=60),
-    budget=12,  # 10, plus about 2 s for the drain-under-churn section
+    budget=16,  # 10, plus ~2 s for the drain-under-churn deep dive and ~2 s for the scaling section's own workers
     wrong_answers=(
+        (check_groups, GROUPS | {"billing": None}, "its 3 instances handled 180 for 60 orders"),
+        (check_groups, GROUPS | {"billing": "workers", "email": "workers"}, "a group shared with another kind"),
+        (check_groups, GROUPS | {"cache": "cache"}, "every cache instance must see every order"),
+        (check_groups, GROUPS | {"audit": "audit", "cache": "audit"}, "every audit instance must see every order"),
+        (check_groups, {"billing": "billing"}, "answer with a dict"),
+        (check_groups, GROUPS | {"email": 2}, "a queue group name (a str) or None"),
         (check_join_billing, no_queue, "without `queue=`"),
         (check_join_billing, other_group, "not 'billing-service'"),
         (check_join_billing, forgets_to_record, "the workers handled 0 payments"),
@@ -103,4 +111,5 @@ CASE = Case(
         (check_add_quoter, quoter_says_ok, "respond with the responder's `name`"),
         (check_add_quoter, quoter_never_answers, "no reply within 2 s"),
     ),
+    right_answers=((check_groups, GROUPS), (check_groups, GROUPS | {"billing": "payments", "audit": None})),
 )

@@ -99,3 +99,52 @@ async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float
     finally:
         for conn in conns:
             await conn.close()
+
+
+# The design exercise: four kinds of consumer of one subject, and what each must see.
+KINDS = {  # kind: (instances, "once": the kind handles each order once | "each": every instance sees every order)
+    "billing": (3, "once"),
+    "email": (2, "once"),
+    "audit": (1, "each"),
+    "cache": (2, "each"),
+}
+
+
+@exercise("04.groups", hint="a queue group per kind whose work is done once; no group where every instance needs all.")
+async def check_groups(answer, server, *, orders: int = 60, timeout: float = 5.0):
+    if not isinstance(answer, dict) or set(answer) != set(KINDS):
+        raise Wrong(f"answer with a dict of a queue group name (or None) for each of {sorted(KINDS)}.")
+    if any(group is not None and not isinstance(group, str) for group in answer.values()):
+        raise Wrong("each value is a queue group name (a str) or None for a plain subscription.")
+    subject = _subject("orders")
+    conns, got = [], {}
+    try:
+        for kind, (instances, _) in KINDS.items():
+            for i in range(instances):
+                conn = await nats.connect(server.url, name=f"04-queue-groups.checker-{kind}-{i}")
+                conns.append(conn)
+                got[(kind, i)] = (conn, await conn.subscribe(subject, queue=answer[kind] or ""))
+                await conn.flush(timeout=timeout)  # the server has this SUB
+        publisher = conns[0]
+        for n in range(orders):
+            await publisher.publish(subject, str(n).encode())
+        await publisher.flush(timeout=timeout)  # the server has routed every order
+        seen = {}
+        for key, (conn, sub) in got.items():
+            await conn.flush(timeout=timeout)  # everything routed to this instance has arrived
+            seen[key] = [int((await sub.next_msg(timeout=timeout)).data) for _ in range(sub.pending_msgs)]
+    finally:
+        for conn in conns:
+            await conn.close()
+    for kind, (instances, need) in KINDS.items():
+        per_instance = [seen[(kind, i)] for i in range(instances)]
+        handled = sum(len(s) for s in per_instance)
+        if need == "once" and sorted(n for s in per_instance for n in s) != list(range(orders)):
+            raise Wrong(
+                f"{kind} must handle each order once: its {instances} instances handled {handled} for {orders} "
+                f"orders{' (a group shared with another kind takes some of them away)' if handled < orders else ''}."
+            )
+        if need == "each" and any(len(s) != orders for s in per_instance):
+            short = min(len(s) for s in per_instance)
+            raise Wrong(f"every {kind} instance must see every order: one saw {short} of {orders}.")
+    return f"{orders} orders: billing and email handled each once, every audit and cache instance saw them all."
