@@ -5,7 +5,7 @@ import json
 
 import nats
 
-from helpers.exercises.publish_subscribe import SAMPLE_USER, check_announce, check_stop_worker
+from helpers.exercises.publish_subscribe import SAMPLE_USER, check_announce, check_delivery, check_stop_worker
 from tests.harness import Case
 
 SUBSCRIBERS = ("welcome-email", "audit-log", "analytics")
@@ -111,9 +111,17 @@ async def drains_keeps_the_last_line(worker):
     return ...
 
 
+RIGHT_DELIVERY = {
+    "payment.captured": "stream",
+    "metrics.cpu": "core",
+    "cache.invalidate": "core",
+    "user.created": "stream",
+}
+
+
 CASE = Case(
     check=check,
-    exercises=("01.announce", "01.stop_worker"),
+    exercises=("01.announce", "01.stop_worker", "01.delivery"),
     solutions=dict(
         n_users=3,
         n_down=2,
@@ -134,11 +142,18 @@ CASE = Case(
         (check_announce, other_user, str(SAMPLE_USER)),
         (check_stop_worker, closes, "close() throws away"),
         (check_stop_worker, only_unsubscribes, "still open"),
+        (check_delivery, {**RIGHT_DELIVERY, "payment.captured": "core"}, "lost 3 of 7 events"),
+        (check_delivery, {**RIGHT_DELIVERY, "user.created": "core"}, "It needs a stream"),
+        (check_delivery, {**RIGHT_DELIVERY, "cache.invalidate": "stream"}, "empty cache"),
+        (check_delivery, {**RIGHT_DELIVERY, "metrics.cpu": "stream"}, "replay them for nothing"),
+        (check_delivery, {"payment.captured": "stream"}, "missing"),
+        (check_delivery, {**RIGHT_DELIVERY, "user.created": "jetstream"}, "neither 'core' nor 'stream'"),
     ),
     right_answers=(
         (check_announce, announce_keeps_the_last_line),
         (check_stop_worker, drains),
         (check_stop_worker, drains_keeps_the_last_line),
+        (check_delivery, RIGHT_DELIVERY),
     ),
 )
 

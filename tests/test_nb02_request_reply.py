@@ -9,7 +9,7 @@ import nats
 import pytest
 
 from helpers import latency
-from helpers.exercises.request_reply import STOCK, check_ask_stock, check_reserve
+from helpers.exercises.request_reply import STOCK, check_ask_stock, check_gather_plan, check_reserve
 from tests.harness import Case
 
 matplotlib.use("Agg")
@@ -124,7 +124,7 @@ async def reserve_keeps_the_last_line(msg):  # the template's `return ...` stays
 
 CASE = Case(
     check=check,
-    exercises=("02.ask_stock", "02.reserve"),
+    exercises=("02.ask_stock", "02.reserve", "02.gather_plan"),
     solutions=dict(latency_requests=400),
     budget=10,
     wrong_answers=(
@@ -135,11 +135,18 @@ CASE = Case(
         (check_reserve, always_yes, "should be"),
         (check_reserve, plain_text, "not JSON"),
         (check_reserve, silent, "msg.respond"),
+        (check_gather_plan, {"max_replies": 10, "deadline": 0.45}, "stop at a count"),
+        (check_gather_plan, {"max_replies": 2, "deadline": 0.45}, "the page wants 3"),
+        (check_gather_plan, {"max_replies": 3, "deadline": 1.0}, "over its 0.5 s budget"),
+        (check_gather_plan, {"max_replies": 3, "deadline": 0.2}, "only alpha"),
+        (check_gather_plan, {"max_replies": 3}, "gather_plan should be a dict"),
     ),
     right_answers=(
         (check_ask_stock, reference_ask),
         (check_reserve, right_reserve),
         (check_reserve, reserve_keeps_the_last_line),
+        (check_gather_plan, {"max_replies": 3, "deadline": 0.45}),
+        (check_gather_plan, {"max_replies": 3, "deadline": 0.4}),
     ),
 )
 

@@ -85,3 +85,69 @@ async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: flo
         if not worker.is_closed:
             await worker.close()
         await publisher.close()
+
+
+# What each event's consumer needs (the notebook's Exercise 1): "stream" where a lost event costs something.
+DELIVERY = {
+    "payment.captured": ("stream", "billing must book every payment: a lost one is a lost booking"),
+    "metrics.cpu": (
+        "core",
+        "the next reading, a second later, replaces a missed one; replaying old readings is stale work",
+    ),
+    "cache.invalidate": (
+        "core",
+        "a restarted service starts with an empty cache: replaying invalidations it missed is pointless",
+    ),
+    "user.created": ("stream", "the welcome email must go out after the email service's deploy too"),
+}
+
+
+async def _lost_while_restarting(server, subject: str, *, before=2, down=3, after=2, timeout=5.0) -> int:
+    """A subscriber on `subject` restarts while a publisher keeps publishing: how many did it never get?"""
+    publisher = await nats.connect(server.url, name="01-exercise-delivery-publisher")
+    got, sent = [], 0
+    try:
+        for phase, count in (("up", before), ("down", down), ("up again", after)):
+            subscriber = None
+            if phase != "down":
+                subscriber = await nats.connect(server.url, name="01-exercise-delivery-subscriber")
+                sub = await subscriber.subscribe(f"exercise.{subject}")
+                await subscriber.flush(timeout=timeout)  # the server has the subscription
+            for _ in range(count):
+                await publisher.publish(f"exercise.{subject}", str(sent).encode())
+                sent += 1
+            await publisher.flush(timeout=timeout)  # the server has routed them
+            if subscriber is not None:
+                await subscriber.flush(timeout=timeout)  # and the subscriber's client has them
+                while sub.pending_msgs:
+                    got.append(int((await sub.next_msg(timeout=timeout)).data))
+                await subscriber.close()
+        return sent - len(got)
+    finally:
+        await publisher.close()
+
+
+@exercise("01.delivery", hint="Ask for each event: what does it cost when one published during a restart is gone?")
+async def check_delivery(answer, server, *, timeout: float = 5.0):
+    """`answer` maps each subject to "core" or "stream"; judged against what a restart lost on the server."""
+    if not isinstance(answer, dict):
+        raise Wrong(f"delivery should be a dict of subject -> 'core' or 'stream', not {type(answer).__name__}.")
+    missing = sorted(set(DELIVERY) - set(answer))
+    if missing:
+        raise Wrong(f"choose for every subject: {', '.join(missing)} missing.")
+    for subject, choice in answer.items():
+        if choice not in ("core", "stream"):
+            raise Wrong(f"{subject}: {choice!r} is neither 'core' nor 'stream'.")
+    for subject, (needed, why) in DELIVERY.items():
+        lost = await _lost_while_restarting(server, subject, timeout=timeout)
+        if answer[subject] == "core" and needed == "stream":
+            raise Wrong(
+                f"{subject}: a subscriber restarting on the server just now lost {lost} of 7 events, and core "
+                f"NATS will never send them again; {why}. It needs a stream."
+            )
+        if answer[subject] == "stream" and needed == "core":
+            raise Wrong(
+                f"{subject}: core NATS lost {lost} of 7 events during a restart, and that is fine here: {why}. "
+                "A stream would store and replay them for nothing."
+            )
+    return "Streams where a lost event costs something, core NATS where the next message makes up for it."

@@ -122,3 +122,78 @@ async def check_reserve(answer, server, *, stock: dict = STOCK):
     finally:
         await sub.unsubscribe()
         await nc.close()
+
+
+# The notebook's design exercise: price quotes from several suppliers for a page that must render in time.
+QUOTE_BUDGET = 0.5  # seconds the page may wait for quotes
+QUOTES_WANTED = 3  # enough quotes to show the cheapest
+HEALTHY = {"alpha": 0.01, "bravo": 0.02, "charlie": 0.03, "delta": 0.3, "echo": 1.0}  # seconds to answer
+DEGRADED = {"alpha": 0.01, "delta": 0.3, "echo": 1.0}  # bravo and charlie are down
+
+
+async def _gather_quotes(server, delays: dict, max_replies: int, deadline: float) -> tuple[list, float]:
+    """Run the plan: suppliers answering after `delays`, one scatter-gather request; (suppliers, seconds)."""
+    subject = _subject("quote")
+    suppliers = []
+    requester = await nats.connect(server.url, name="02-exercise-quotes")
+    try:
+        for name, delay in delays.items():
+            conn = await nats.connect(server.url, name=f"02-exercise-supplier-{name}")
+
+            async def quote(msg, name=name, delay=delay):
+                await asyncio.sleep(delay)
+                await msg.respond(name.encode())
+
+            await conn.subscribe(subject, cb=quote)
+            await conn.flush()  # the server has the subscription
+            suppliers.append(conn)
+        inbox = requester.new_inbox()
+        sub = await requester.subscribe(inbox)
+        await requester.publish(subject, b"price?", reply=inbox)
+        got, started = [], time.perf_counter()
+        while len(got) < max_replies and (left := started + deadline - time.perf_counter()) > 0:
+            try:
+                got.append((await sub.next_msg(timeout=left)).data.decode())
+            except NatsTimeoutError:
+                break
+        return got, time.perf_counter() - started
+    finally:
+        await requester.close()
+        for conn in suppliers:
+            await conn.close()  # a late supplier's answer has nowhere to go
+
+
+@exercise("02.gather_plan", hint="How many quotes are enough, and how long may the page wait at most?")
+async def check_gather_plan(answer, server):
+    """`answer` = {"max_replies": int, "deadline": seconds}: run against the healthy and the degraded suppliers."""
+    if not isinstance(answer, dict) or set(answer) != {"max_replies", "deadline"}:
+        raise Wrong('gather_plan should be a dict {"max_replies": <int>, "deadline": <seconds>}.')
+    max_replies, deadline = answer["max_replies"], answer["deadline"]
+    if not isinstance(max_replies, int) or not isinstance(deadline, int | float) or max_replies < 1 or deadline <= 0:
+        raise Wrong("max_replies should be a whole number >= 1 and deadline a number of seconds > 0.")
+    got, took = await _gather_quotes(server, HEALTHY, max_replies, deadline)
+    if len(got) < QUOTES_WANTED:
+        raise Wrong(
+            f"with every supplier up you collected {len(got)} quote(s) ({', '.join(got)}): "
+            f"the page wants {QUOTES_WANTED}."
+        )
+    if max_replies > QUOTES_WANTED:
+        raise Wrong(
+            f"with every supplier up you waited {took:.2f} s for {len(got)} quotes although {QUOTES_WANTED} were "
+            f"in after about {HEALTHY['charlie']:.2f} s: stop at a count."
+        )
+    got, took = await _gather_quotes(server, DEGRADED, max_replies, deadline)
+    if deadline > QUOTE_BUDGET:
+        raise Wrong(
+            f"with two suppliers down the page waited {took:.2f} s for {', '.join(got)}: over its "
+            f"{QUOTE_BUDGET} s budget. The deadline bounds the wait when the count is never reached."
+        )
+    if len(got) < 2:
+        raise Wrong(
+            f"with two suppliers down you collected only {', '.join(got) or 'nothing'} in {took:.2f} s: delta "
+            f"answers after {DEGRADED['delta']} s, inside the budget. Use the budget you have."
+        )
+    return (
+        f"Healthy: {QUOTES_WANTED} quotes in a few ms; degraded: {', '.join(got)} in {took:.2f} s, inside "
+        f"the {QUOTE_BUDGET} s budget."
+    )
