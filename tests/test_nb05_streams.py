@@ -1,9 +1,9 @@
 """Notebook 05 · Streams: its test entry (tests/test_notebooks.py runs it), and its checker's clean-up."""
 
 import nats
-from nats.js.api import RetentionPolicy
+from nats.js.api import DiscardPolicy, RetentionPolicy
 
-from helpers.exercises.streams import check_answer_3, check_make_readings, check_publish_order
+from helpers.exercises.streams import check_job_stream, check_make_readings, check_publish_order
 from tests.harness import Case
 
 
@@ -95,15 +95,12 @@ async def no_ack(js, order_id, data):
     return True
 
 
-SWAPPED = {
-    "audit": RetentionPolicy.LIMITS,
-    "thumbnails": RetentionPolicy.INTEREST,
-    "notifications": RetentionPolicy.WORK_QUEUE,
-}
+WQ, NEW = RetentionPolicy.WORK_QUEUE, DiscardPolicy.NEW
+JOB_STREAM = {"retention": WQ, "max_msgs": 20, "discard": NEW}
 
 CASE = Case(
     check=check,
-    exercises=("05.make_readings", "05.publish_order", "05.answer_3"),
+    exercises=("05.make_readings", "05.publish_order", "05.job_stream"),
     budget=20,  # the issue's limit for a notebook whose lesson includes a server restart
     wrong_answers=(
         (check_make_readings, nanoseconds, "in seconds"),
@@ -114,12 +111,18 @@ CASE = Case(
         (check_publish_order, no_msg_id, "Nats-Msg-Id"),
         (check_publish_order, constant_id, "not a constant"),
         (check_publish_order, no_ack, "PubAck"),
-        (check_answer_3, SWAPPED, "first ack"),
-        (check_answer_3, {"audit": "limits"}, "keys"),
+        (check_job_stream, JOB_STREAM | {"retention": RetentionPolicy.LIMITS}, "reading deletes nothing"),
+        (check_job_stream, JOB_STREAM | {"retention": RetentionPolicy.INTEREST}, "stores nothing while no consumer"),
+        (check_job_stream, {"retention": WQ, "max_msgs": 20}, "dropped silently (discard old)"),
+        (check_job_stream, {"retention": WQ, "discard": NEW}, "at most 20 may wait"),
+        (check_job_stream, JOB_STREAM | {"max_msgs": 10}, "upload 11 was refused already"),
+        (check_job_stream, JOB_STREAM | {"name": "JOBS"}, "leave out name and subjects"),
+        (check_job_stream, JOB_STREAM | {"retention": "sometimes"}, "refused these arguments"),
+        (check_job_stream, [WQ, 20, NEW], "answer with a dict"),
     ),
     right_answers=(
         (check_make_readings, readings_keep_the_last_line),
-        (check_answer_3, {"audit": "limits", "thumbnails": "workqueue", "notifications": "interest"}),  # strings too
+        (check_job_stream, JOB_STREAM | {"max_age": 3600}),  # an age limit too does no harm
     ),
 )
 

@@ -1,6 +1,6 @@
 """Checkers for notebook 05 · Streams."""
 
-from nats.js.api import DiscardPolicy, PubAck, RetentionPolicy
+from nats.js.api import DiscardPolicy, PubAck
 from nats.js.errors import APIError, NotFoundError
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
@@ -143,32 +143,70 @@ async def _publish_order(answer, js):
         await delete_if_exists(js.delete_stream, EX2_STREAM)
 
 
-RETENTION_CASES = {
-    "audit": (
-        RetentionPolicy.LIMITS,
-        "reading must not delete anything; only a limit (max_age of 30 days) "
-        "removes a sale. Which policy ignores reads?",
-    ),
-    "thumbnails": (
-        RetentionPolicy.WORK_QUEUE,
-        "each job goes to one worker and is gone after that one ack. Which policy removes a message on its first ack?",
-    ),
-    "notifications": (
-        RetentionPolicy.INTEREST,
-        "an event stays until every consumer has acknowledged it. Which policy waits for all of them?",
-    ),
-}
+# The design exercise: a job stream for thumbnails, judged by how the server treats jobs in it.
+DESIGN_STREAM, DESIGN_SUBJECT, DESIGN_WAITING = "NB05_JOBS", "nb05.design.jobs", 20
 
 
-@exercise("05.answer_3", hint="Compare the table in the Retention section: what removes a message?")
-def check_answer_3(answer, server):
-    if not isinstance(answer, dict) or set(answer) != set(RETENTION_CASES):
-        raise Wrong(f"answer with a dict with the keys {sorted(RETENTION_CASES)}.")
-    for case, (policy, why) in RETENTION_CASES.items():
+@exercise(
+    "05.job_stream",
+    hint="three decisions: the retention (who removes a job?), max_msgs, and the discard policy "
+    "(drop a waiting job, or refuse the upload?).",
+)
+async def check_job_stream(answer, server, *, timeout: float = 5.0):
+    if not isinstance(answer, dict):
+        raise Wrong('answer with a dict of js.add_stream keyword arguments, e.g. {"retention": ...}.')
+    if {"name", "subjects"} & set(answer):
+        raise Wrong("leave out name and subjects: the checker sets them.")
+    async with jetstream(server, "05-streams.checker", timeout) as js:
+        await delete_if_exists(js.delete_stream, DESIGN_STREAM)
         try:
-            given = RetentionPolicy(getattr(answer[case], "value", answer[case]))
-        except ValueError:
-            raise Wrong(f"{answer[case]!r} for {case!r} is not a RetentionPolicy.") from None
-        if given != policy:
-            raise Wrong(f"{case!r}: {given.name} does not fit; {why}")
-    return "audit: LIMITS, thumbnails: WORK_QUEUE, notifications: INTEREST."
+            return await _job_stream(answer, js, timeout)
+        finally:
+            await delete_if_exists(js.delete_stream, DESIGN_STREAM)
+
+
+async def _job_stream(answer, js, timeout):
+    try:
+        await js.add_stream(name=DESIGN_STREAM, subjects=[DESIGN_SUBJECT], **answer)
+    except (TypeError, ValueError, APIError) as error:
+        raise Wrong(f"js.add_stream refused these arguments: {error}") from None
+
+    async def waiting():
+        return (await js.stream_info(DESIGN_STREAM)).state.messages
+
+    await js.publish(DESIGN_SUBJECT, b"job 0")
+    if await waiting() != 1:
+        raise Wrong(
+            "a job uploaded while no worker was running was not kept: interest retention stores nothing "
+            "while no consumer exists."
+        )
+    worker = await js.pull_subscribe(DESIGN_SUBJECT, durable="worker", stream=DESIGN_STREAM)
+    for msg in await worker.fetch(1, timeout=timeout):
+        await msg.ack_sync()
+    await worker.unsubscribe()
+    if await waiting() != 0:
+        raise Wrong(
+            "the job stayed in the stream after a worker acknowledged it: with limits retention reading "
+            "deletes nothing. Which policy removes a message on its ack?"
+        )
+    results = []
+    for i in range(1, DESIGN_WAITING + 2):
+        try:
+            results.append((await js.publish(DESIGN_SUBJECT, f"job {i}".encode())).seq)
+        except APIError as error:
+            results.append(error.description)
+    refused = [i for i, r in enumerate(results, start=1) if isinstance(r, str)]
+    kept = await waiting()
+    if not refused and kept > DESIGN_WAITING:
+        raise Wrong(f"all {kept} waiting jobs were stored: at most {DESIGN_WAITING} may wait (max_msgs).")
+    if not refused:
+        raise Wrong(
+            f"upload {len(results)} was accepted and the stream kept {kept}: a waiting job was dropped "
+            "silently (discard old). Which discard policy refuses the upload instead?"
+        )
+    if refused[0] != DESIGN_WAITING + 1:
+        raise Wrong(f"upload {refused[0]} was refused already: {DESIGN_WAITING} jobs must be able to wait.")
+    return (
+        f"A job waited for a worker and left on its ack; {DESIGN_WAITING} jobs waited and upload "
+        f"{DESIGN_WAITING + 1} was refused ({results[-1]}), per the server."
+    )
