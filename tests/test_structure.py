@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from helpers import navigation
+from helpers import minutes, navigation
 from helpers.embedded import CONFIG, binary
 from tests.harness import NOTEBOOKS, REPO
 
@@ -135,3 +135,23 @@ def test_embedded_binary_is_the_pinned_version():
 def test_config_file_is_valid_for_the_server():
     result = subprocess.run([binary(), "--config", str(CONFIG), "-t"], capture_output=True, text=True, timeout=10)
     assert result.returncode == 0, result.stderr
+
+
+CORE_MINUTES = 30  # the longest core path a notebook may have; what a learner can skip goes to "Deep dive:"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_core_path_fits_in_half_an_hour(path):
+    core, _ = minutes.estimate(load(path))
+    assert core <= CORE_MINUTES, (
+        f"{path.name}: the core path takes {core} min by helpers/minutes.py's rule; move what a learner can skip "
+        f'into sections headed "## Deep dive: ..." (or split the notebook), then `make nav`'
+    )
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)
+def test_set_up_cells_are_tagged(path):
+    """A learner who comes back tomorrow runs the `setup` cells, then any section (make test-learner)."""
+    assert any("setup" in c["metadata"].get("tags", []) for c in load(path)["cells"]), (
+        f"{path.name}: tag the cells every section needs (imports, find_server, connect) `setup`"
+    )
