@@ -1,7 +1,8 @@
 """Honest minutes: how long a notebook takes a learner, computed by one stated rule.
 
 The rule, per section (a `## ` heading; the header and anything before the first heading count as core):
-- reading: words of markdown (code blocks and diagrams excluded) at 180 words a minute;
+- reading: words of markdown (code blocks, diagrams and the Time, Navigation and Next lines that `make nav`
+  writes excluded) at 180 words a minute;
 - running: 1 minute per code cell a learner reads, runs and looks at (not the parameters cell, nor the
   hidden solution cells, nor the one-line checker calls);
 - exercises: 6 minutes per exercise (one per solution cell): read the prompt, write, check, retry.
@@ -23,10 +24,11 @@ RULE = (
     f"and look at, {MINUTES_PER_EXERCISE} minutes per exercise; core and deep dives each rounded up to 5."
 )
 FENCE = re.compile(r"```.*?```", re.S)
+GENERATED = re.compile(r"^\*\*(Time|Navigation|Next):\*\*.*$", re.M)  # lines `make nav` writes: not reading
 
 
 def _words(text: str) -> int:
-    return len(re.findall(r"[A-Za-z0-9_`'./-]+", FENCE.sub(" ", text)))
+    return len(re.findall(r"[A-Za-z0-9_`'./-]+", GENERATED.sub(" ", FENCE.sub(" ", text))))
 
 
 def _cost(cell: dict) -> float:
