@@ -1,6 +1,6 @@
 """Notebook 07 · Key-value store: its test entry (tests/test_notebooks.py runs it)."""
 
-from helpers.exercises.key_value import EXPECTED_ON, check_flags_on, check_increment
+from helpers.exercises.key_value import EXPECTED_ON, check_bucket_plan, check_flags_on, check_increment
 from tests.harness import Case
 
 
@@ -70,11 +70,19 @@ def only_search(kv):
     return ["flags.search"]
 
 
+PLAN = {"history": 3, "ttl": 2.0, "max_value_size": 1024}
+
 CASE = Case(
     check=check,
-    exercises=("07.increment", "07.flags_on"),
+    exercises=("07.bucket_plan", "07.increment", "07.flags_on"),
     budget=10,
     wrong_answers=(
+        (check_bucket_plan, PLAN | {"ttl": 30 * 60}, "a ttl of 1800.0 s"),
+        (check_bucket_plan, PLAN | {"history": 1}, "kept 1 of the key's values"),
+        (check_bucket_plan, {"history": 3, "ttl": 2.0}, "a 2 KiB session value was stored"),
+        (check_bucket_plan, PLAN | {"max_value_size": 512}, "a 1 KiB value was refused"),
+        (check_bucket_plan, PLAN | {"history": 100}, "could not be created"),
+        (check_bucket_plan, {"size": 1024}, "keyword arguments"),
         (check_increment, with_put, "updates were lost"),
         (check_increment, no_retry, "KeyWrongLastSequenceError"),
         (check_flags_on, substring, "legacy.flags.banner"),
@@ -83,4 +91,5 @@ CASE = Case(
         (check_flags_on, with_off, "b'off'"),
         (check_flags_on, only_search, "missing"),
     ),
+    right_answers=((check_bucket_plan, PLAN), (check_bucket_plan, PLAN | {"ttl": 2})),
 )

@@ -6,7 +6,7 @@ learner's function against it, and deletes the bucket again.
 
 import asyncio
 
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
@@ -134,3 +134,45 @@ async def _flags_on(answer, js):
         )
     finally:
         await js.delete_key_value(FLAGS_BUCKET)
+
+
+# The design exercise: a sessions bucket for stated requirements, checked on the server.
+PLAN_BUCKET = "nb07-ex-sessions"
+PLAN_NEEDS = {"history": 3, "ttl": 2.0, "max_value_size": 1024}
+
+
+@exercise(
+    "07.bucket_plan",
+    hint="history is values kept per key; ttl is in seconds; max_value_size is in bytes.",
+    timeout=15.0,
+)
+async def check_bucket_plan(answer, server):
+    if not isinstance(answer, dict) or set(answer) - set(PLAN_NEEDS):
+        raise Wrong(f"answer with a dict of create_key_value keyword arguments among {sorted(PLAN_NEEDS)}.")
+    async with jetstream(server, "07-key-value.checker") as js:
+        try:
+            kv = await _fresh_bucket(js, PLAN_BUCKET, **answer)
+        except Exception as error:  # noqa: BLE001 - the server's or the client's refusal, shown to the learner
+            raise Wrong(f"the bucket could not be created with {answer}: {type(error).__name__}: {error}") from None
+        try:
+            for i in range(5):
+                await kv.put("session.alice", f"token-{i}".encode())
+            kept = len(await kv.history("session.alice"))
+            if kept != PLAN_NEEDS["history"]:
+                raise Wrong(f"after 5 writes the bucket kept {kept} of the key's values; auditors want the 3 latest.")
+            ttl = (await kv.status()).ttl
+            if ttl != PLAN_NEEDS["ttl"]:
+                raise Wrong(f"the server reports a ttl of {ttl} s; a session must go 2 s after its last write.")
+            try:
+                await kv.put("session.bob", b"x" * 2048)
+            except BadRequestError:  # 'message size exceeds maximum allowed': refused, as planned
+                pass
+            else:
+                raise Wrong("a 2 KiB session value was stored: the server must refuse values over 1 KiB.")
+            try:
+                await kv.put("session.bob", b"x" * 1024)
+            except BadRequestError as error:
+                raise Wrong(f"a 1 KiB value was refused ({error.description}): 1 KiB must still fit.") from None
+            return "On the server: 3 values kept per key, a 2 s ttl, 2 KiB refused and 1 KiB stored."
+        finally:
+            await delete_if_exists(js.delete_key_value, PLAN_BUCKET)
