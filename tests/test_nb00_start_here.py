@@ -78,6 +78,7 @@ CASE = Case(
         (check_connect_named, quick_and_bounded),
         (check_connect_named, slower_but_bounded),
     ),
+    slow_checkers=True,  # connect_named restarts a private server and waits out give-up times: seconds each
 )
 
 
