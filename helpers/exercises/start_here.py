@@ -42,6 +42,7 @@ async def _until(condition, seconds: float) -> bool:
     "00.connect_named",
     hint="`nats.connect(url, name=..., reconnect_time_wait=..., max_reconnect_attempts=...)`: how long it keeps "
     "trying is about attempts x wait.",
+    timeout=15.0,  # a restart, a 3 s wait for the reconnect and a 4 s wait for the give-up: up to ~9 s when right
 )
 async def check_connect_named(answer, server, *, name: str = "my-first-connection"):
     private = await asyncio.to_thread(EmbeddedServer().start)  # its own server: it stops it twice
