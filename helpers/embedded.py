@@ -7,6 +7,7 @@ private ones for demos that stop or restart a server, and the tests start one pe
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -40,8 +41,18 @@ def binary() -> str:
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as s:
+    """A TCP port nobody listens on right now, below the ephemeral range (32768 and up on Linux, 49152 and up
+    on macOS and Windows). A port the OS hands out from that range can be taken again, as the local port of any
+    outgoing connection, before the server binds it: with tests running side by side that happened."""
+    for _ in range(200):
+        port = random.SystemRandom().randint(20000, 32767)  # not the module state: a test may seed it
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: try another
+            return port
+    with socket.socket() as s:  # a crowded range: let the OS choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
