@@ -42,7 +42,7 @@ $(DEV): $(COURSE) requirements-dev.txt
 	touch $@
 
 lab: install  ## JupyterLab on the course, with a NATS server running
-	$(BIN)/python -m helpers lab
+	$(BIN)/python -m tools lab
 
 test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest $(PARALLEL)
@@ -55,7 +55,7 @@ test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook,
 
 site: install-dev  ## the HTML edition in site/: executes every notebook (its tests), renders those copies
 	$(BIN)/python -m pytest -m notebook tests/test_notebooks.py $(PARALLEL)
-	$(BIN)/python -m helpers.site
+	$(BIN)/python -m tools.site
 
 test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
 	$(BIN)/python -m pytest -m workshop
@@ -66,8 +66,8 @@ check: install-dev  ## seconds, no kernels: lint, format, structure, navigation,
 	$(BIN)/python -m pytest -q -m "not notebook and not slow_checker and not slow" -p no:cacheprovider $(PARALLEL)
 
 nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
-	$(BIN)/python -m helpers.navigation
-	$(BIN)/python -m helpers.schedule
+	$(BIN)/python -m tools.navigation
+	$(BIN)/python -m tools.schedule
 
 lint: install-dev  ## ruff
 	$(BIN)/ruff check .
@@ -90,19 +90,19 @@ HOST ?= 0.0.0.0
 PORT ?= 4222
 HTTP_PORT ?= 8222
 workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches> [PORT=4222 HTTP_PORT=8222]
-	$(BIN)/python -m helpers workshop up --learners $(LEARNERS) --host $(HOST) --port $(PORT) --http-port $(HTTP_PORT)
+	$(BIN)/python -m room up --learners $(LEARNERS) --host $(HOST) --port $(PORT) --http-port $(HTTP_PORT)
 
 workshop-status: install  ## where it listens; connections and JetStream use per learner
-	$(BIN)/python -m helpers workshop status
+	$(BIN)/python -m room status
 
 workshop-board: install  ## JupyterLab as the instructor: open instructor/progress-board.ipynb
-	$(BIN)/python -m helpers workshop board
+	$(BIN)/python -m room board
 
 workshop-reset: install  ## new passwords and empty accounts for the next group
-	$(BIN)/python -m helpers workshop reset
+	$(BIN)/python -m room reset
 
 workshop-down:  ## stop the workshop server
-	$(BIN)/python -m helpers workshop down
+	$(BIN)/python -m room down
 
 wheelhouse: install  ## before a workshop: every pinned requirement in wheelhouse/, for installing offline
 	$(BIN)/python -m pip download --disable-pip-version-check --dest wheelhouse -r requirements.txt "setuptools>=68"

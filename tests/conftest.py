@@ -52,8 +52,12 @@ def run_notebook(nats_server):
 # Tests that use one thing of the whole machine run on one worker under `pytest -n N` (make test): the cluster's
 # config files (tests check that no process runs them) and port 4222 with the `make up` state.
 SHARED = {
-    "cluster": ("tests/test_cluster.py::", "tests/test_nb11_", "[11-"),
-    "port-4222": ("tests/test_lab.py::", "tests/test_server.py::", "tests/test_nb00_start_here.py::"),
+    "cluster": (
+        "tests/test_cluster.py::",
+        "tests/notebooks/test_clustering_and_failover.py::",
+        "-clustering-and-failover",
+    ),
+    "port-4222": ("tests/test_lab.py::", "tests/test_server.py::", "tests/notebooks/test_start_here.py::"),
 }
 SUMMARY: list[tuple[str, float, float]] = []  # every test's notebook durations, gathered from the workers
 

@@ -2,7 +2,7 @@
 
 `execute("NN-slug", "label", **parameters)` runs notebooks/NN-slug.ipynb in a fresh kernel (cwd
 notebooks/, the venv's python3 kernel, a per-cell timeout), writes the executed copy to test-output/,
-and returns a `Run`. `Case` is what one notebook's test entry says about it (tests/test_nbNN_<slug>.py,
+and returns a `Run`. `Case` is what one notebook's test entry says about it (tests/notebooks/test_<slug>.py,
 `CASE = Case(...)`); tests/test_notebooks.py applies every entry the same way.
 """
 
@@ -63,8 +63,8 @@ class Case:
 
     check:         asserts on one run's records (`run["key"]`) and parameters (`run.params["key"]`); it
                    is applied to the untouched run (defaults) and to the solutions run.
-    exercises:     every exercise key the notebook records ("NN.name"): "not attempted" untouched,
-                   "correct" with solutions=True, and no other keys.
+    exercises:     the name of every exercise the notebook records (its key is "<slug>.<name>", see
+                   `keys`): "not attempted" untouched, "correct" with solutions=True, and no other keys.
     solutions:     parameters for the solutions run (other values than the defaults show that the
                    parameters, not constants, drive the results).
     budget:        seconds in cells (after the kernel started) allowed for each run, one notebook at a time
@@ -86,10 +86,19 @@ class Case:
     slow_checkers: bool = False
 
 
+def slug(stem: str) -> str:
+    """`queue-groups` for 04-queue-groups: what every name derives from, so renumbering renames nothing."""
+    return stem.split("-", 1)[1]
+
+
 def entry_module(stem: str) -> str:
-    """tests/test_nb04_queue_groups.py for 04-queue-groups."""
-    number, slug = stem.split("-", 1)
-    return f"tests.test_nb{number}_{slug.replace('-', '_')}"
+    """tests/notebooks/test_queue_groups.py for 04-queue-groups."""
+    return f"tests.notebooks.test_{slug(stem).replace('-', '_')}"
+
+
+def keys(stem: str, case: Case) -> set[str]:
+    """The exercise keys a notebook records: `queue-groups.groups` (helpers.exercises.framework.key_for)."""
+    return {f"{slug(stem)}.{name}" for name in case.exercises}
 
 
 def case_for(stem: str) -> Case | None:

@@ -1,6 +1,6 @@
 """JupyterLab in a real browser (`make test-browser`; skipped by `make test`).
 
-JupyterLab starts the way `make lab` starts it (`python -m helpers lab`, on fresh copies of the notebooks
+JupyterLab starts the way `make lab` starts it (`python -m tools lab`, on fresh copies of the notebooks
 in a temporary work folder), with NATS_URL pointing at an embedded server this test starts on free
 ports. Debian's Chromium (/usr/bin/chromium, driven by Playwright) opens each numbered notebook, runs
 Run → Run All Cells from the menu, and the test asserts what a learner would see: no error output, every

@@ -81,8 +81,8 @@ def test_triggers_push_pull_request_and_a_weekly_schedule():
 
 def test_tests_job_runs_make_test_then_builds_the_site_from_those_copies():
     commands = runs("tests")
-    assert "make test" in commands and "-m helpers.site" in commands
-    assert commands.index("make test") < commands.index("-m helpers.site")
+    assert "make test" in commands and "-m tools.site" in commands
+    assert commands.index("make test") < commands.index("-m tools.site")
 
 
 def test_compose_job_runs_every_notebook_against_the_composed_server():

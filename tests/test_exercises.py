@@ -4,10 +4,10 @@ import asyncio
 
 import pytest
 
-from helpers.exercises.framework import Wrong, exercise, untouched
+from helpers.exercises.framework import WRONG_SO_FAR, Wrong, exercise, key_for, untouched
 
 
-@exercise("99.answer", hint="return 42", timeout=0.2)
+@exercise(hints=("return 42", "forty-two"), timeout=0.2)
 async def check_answer(answer):
     value = await answer() if callable(answer) else answer
     if value != 42:
@@ -19,10 +19,13 @@ async def test_verdicts():
     async def hangs():
         await asyncio.sleep(10)
 
-    assert (await check_answer(..., show=False)).status == "not attempted"
-    assert "Hint: return 42" in (await check_answer(..., show=False)).message
+    WRONG_SO_FAR.pop(check_answer.key, None)
+    untouched_verdict = await check_answer(..., show=False)
+    assert untouched_verdict.status == "not attempted" and "Hint" not in untouched_verdict.message  # hints follow tries
     wrong = await check_answer(41, show=False)
-    assert wrong.status == "wrong" and "41 is not 42" in wrong.message
+    assert wrong.status == "wrong" and "41 is not 42" in wrong.message and "Hint 1 of 2: return 42" in wrong.message
+    assert "Hint 2 of 2: forty-two" in (await check_answer(40, show=False)).message
+    assert "reference solution" in (await check_answer(39, show=False)).message
     assert (await check_answer(42, show=False)).ok
     slow = await check_answer(hangs, show=False)
     assert slow.status == "wrong" and "did not finish within 0.2 s" in slow.message
@@ -31,13 +34,13 @@ async def test_verdicts():
 
 
 def test_a_checker_must_follow_the_naming_convention():
-    def check_other(answer):
+    def judge_other(answer):
         pass
 
     with pytest.raises(ValueError, match="check_<name>"):
-        exercise("99.answer", hint="")(check_other)
-    with pytest.raises(ValueError, match="key 'NN.<name>'"):
-        exercise("answer", hint="")(check_answer)
+        exercise(hint="")(judge_other)
+    assert check_answer.key == "test-exercises.answer"  # from the module and the name: no number to renumber
+    assert key_for("helpers.exercises.queue_groups", "groups") == "queue-groups.groups"
 
 
 async def test_only_the_untouched_template_is_not_attempted():

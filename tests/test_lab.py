@@ -1,4 +1,4 @@
-"""`python -m helpers lab` (what `make lab` runs): JupyterLab plus a server, and nothing left behind."""
+"""`python -m tools lab` (what `make lab` runs): JupyterLab plus a server, and nothing left behind."""
 
 import json
 import os
@@ -50,7 +50,7 @@ def test_lab_serves_jupyter_with_a_server_and_stops_both(tmp_path):
         [
             sys.executable,
             "-m",
-            "helpers",
+            "tools",
             "lab",
             "--workdir",
             str(work),

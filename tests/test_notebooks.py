@@ -1,10 +1,10 @@
 """Every numbered notebook, the same way: executed untouched and then with solutions=True on one server,
 its exercise verdicts, its lesson's records (its entry's `check`), its time budget, and its checkers fed
-wrong answers. What is particular to a notebook is its entry: `CASE` in tests/test_nbNN_<slug>.py."""
+wrong answers. What is particular to a notebook is its entry: `CASE` in tests/notebooks/test_<slug>.py."""
 
 import pytest
 
-from tests.harness import BUDGET_SCALE, case_for, entry_module, stems
+from tests.harness import BUDGET_SCALE, case_for, entry_module, keys, stems
 
 STEMS = stems()
 
@@ -20,10 +20,10 @@ def entry(stem):
     return case
 
 
-def check_run(case, run, status):
-    assert run.verdicts() == {key: status for key in case.exercises}, (
-        f"{run.name}: exercise verdicts {run.verdicts()}, expected {status!r} for {list(case.exercises)}; "
-        f"open {run.path}"
+def check_run(stem, case, run, status):
+    expected = {key: status for key in keys(stem, case)}
+    assert run.verdicts() == expected, (
+        f"{run.name}: exercise verdicts {run.verdicts()}, expected {expected}; open {run.path}"
     )
     case.check(run)
     budget = case.budget * BUDGET_SCALE
@@ -36,8 +36,8 @@ def check_run(case, run, status):
 @pytest.mark.parametrize("stem", STEMS)
 def test_notebook(stem, run_notebook):
     case = entry(stem)
-    check_run(case, run_notebook(stem, "untouched"), "not attempted")
-    check_run(case, run_notebook(stem, "solutions", solutions=True, **case.solutions), "correct")
+    check_run(stem, case, run_notebook(stem, "untouched"), "not attempted")
+    check_run(stem, case, run_notebook(stem, "solutions", solutions=True, **case.solutions), "correct")
 
 
 def answers(kind) -> list:

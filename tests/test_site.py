@@ -1,8 +1,8 @@
-"""`make site` (helpers/site.py): the HTML edition, made from the executed copies the tests checked.
+"""`make site` (tools/site.py): the HTML edition, made from the executed copies the tests checked.
 
 The tests build pages from stand-in executed copies (made here from the notebooks' sources, with a plot
 and a verdict) and check the refusals. The real site is checked by the builder itself, on every build
-(`make site`, and the CI workflow after `make test`): see `helpers.site.verify`."""
+(`make site`, and the CI workflow after `make test`): see `tools.site.verify`."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers.navigation import NOTEBOOKS, notebooks
 from helpers.record import MIME
 from tests.harness import Lazy
+from tools.navigation import NOTEBOOKS, notebooks
 
-nbformat, site = Lazy("nbformat"), Lazy("helpers.site")
+nbformat, site = Lazy("nbformat"), Lazy("tools.site")
 pytestmark = pytest.mark.slow  # renders pages with nbconvert: seconds; `make test` runs these, `make check` does not
 
 HREF = re.compile(r'<a[^>]* href="([^"]+)"')
@@ -50,7 +50,7 @@ def stand_in_copy(path: Path, folder: Path) -> Path:
 def two_notebooks(monkeypatch, tmp_path):
     """The site of the first two notebooks, from stand-in copies: (copies folder, site folder)."""
     course = notebooks()[:2]
-    monkeypatch.setattr("helpers.site.notebooks", lambda: course)
+    monkeypatch.setattr("tools.site.notebooks", lambda: course)
     copies = tmp_path / "copies"
     copies.mkdir()
     for nb in course:
@@ -193,6 +193,6 @@ def test_refuses_a_page_that_does_not_show_what_was_checked(two_notebooks, monke
         spoil(next(c for c in executed.cells if c.cell_type == "code"))
         return must
 
-    monkeypatch.setattr("helpers.site.must_show", spoiled)
+    monkeypatch.setattr("tools.site.must_show", spoiled)
     with pytest.raises(site.NotShown, match=re.escape(says)):
         site.build(copies, out)

@@ -7,9 +7,9 @@ import subprocess
 import pytest
 import yaml
 
-from helpers import minutes, navigation
 from helpers.embedded import CONFIG, binary
 from tests.harness import NOTEBOOKS, REPO
+from tools import minutes, navigation
 
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 NAV = re.compile(r"\*\*Navigation:\*\*.*")
@@ -144,7 +144,7 @@ CORE_MINUTES = 30  # the longest core path a notebook may have; what a learner c
 def test_core_path_fits_in_half_an_hour(path):
     core, _ = minutes.estimate(load(path))
     assert core <= CORE_MINUTES, (
-        f"{path.name}: the core path takes {core} min by helpers/minutes.py's rule; move what a learner can skip "
+        f"{path.name}: the core path takes {core} min by tools/minutes.py's rule; move what a learner can skip "
         f'into sections headed "## Deep dive: ..." (or split the notebook), then `make nav`'
     )
 

@@ -17,12 +17,14 @@ import pytest
 import yaml
 from nats.js.api import StreamConfig
 
-from helpers import monitor, progress, schedule, workshop
+from helpers import monitor, server
 from helpers.embedded import binary, free_port
 from helpers.exercises.framework import Wrong, exercise
 from helpers.processes import pid_alive
 from helpers.server import WrongCredentials, advice, find_server
+from room import progress, workshop
 from tests.harness import REPO
+from tools import schedule
 
 
 def options(learners=3):
@@ -32,7 +34,7 @@ def options(learners=3):
 @pytest.fixture(autouse=True)
 def no_workshop_kernel(monkeypatch):
     """find_server remembers a learner's URL for the checkers of the process: forget it after each test."""
-    monkeypatch.setattr(progress, "_kernel_url", None)
+    monkeypatch.setattr(server, "_found", None)
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ def test_compose_workshop_profile_runs_the_generated_config():
 
 
 def test_schedule_is_current():
-    assert schedule.main(["--check"]) == 0, "run `python -m helpers.schedule` (or `make nav`)"
+    assert schedule.main(["--check"]) == 0, "run `python -m tools.schedule` (or `make nav`)"
     kit = (REPO / "docs" / "instructor-kit.md").read_text()
     for nb in schedule.notebooks():  # scheduled with its header's core minutes, or listed as take-home
         assert (
@@ -164,7 +166,7 @@ async def test_a_used_up_limit_says_what_to_do(room):
         await nc.close()
 
 
-@exercise("99.echo", hint="-")
+@exercise(hint="-", key="demo.echo")
 async def check_echo(answer, server):
     if answer != "echo":
         raise Wrong("say echo")
@@ -183,13 +185,13 @@ async def test_verdicts_reach_the_instructor_only_in_workshop_mode(room, nats_se
         assert msg.subject == "workshop.progress.learner02"
         body = json.loads(msg.data)
         assert set(body) == {"learner", "exercise", "status", "time"}
-        assert (body["learner"], body["exercise"], body["status"]) == ("learner02", "99.echo", "wrong")
+        assert (body["learner"], body["exercise"], body["status"]) == ("learner02", "demo.echo", "wrong")
 
         plain = await nats.connect(nats_server.url)  # not a workshop: nothing is published
         try:
             overheard = await plain.subscribe(">")
             await plain.flush()
-            assert await progress.publish_verdict(nats_server, "99.echo", "correct") is False
+            assert await progress.publish_verdict(nats_server.url, "demo.echo", "correct") is False
             assert (await check_echo("echo", nats_server, show=False)).ok
             await plain.flush()
             assert overheard.pending_msgs == 0

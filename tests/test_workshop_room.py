@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import nats
 import pytest
 
-from helpers import workshop
 from helpers.embedded import free_port
 from helpers.monitor import monitor_get
 from helpers.record import read_records
+from room import workshop
 from tests.harness import CELL_TIMEOUT, DURATIONS, NOTEBOOKS, OUTPUT, Run, _literal, case_for, pm, stems
 
 LEARNERS = 3

@@ -5,8 +5,8 @@ import json
 import shutil
 import subprocess
 
-from helpers import workspace
 from tests.harness import NOTEBOOKS, REPO
+from tools import workspace
 
 
 def course_copy(tmp_path):

@@ -23,7 +23,6 @@ NOTIFIED_BUCKET = "NB13_EX_NOTIFIED"
 
 
 @exercise(
-    "13.notify_once",
     hint="kv.create(order_id, b'...') succeeds for the first delivery only; for any later "
     "one it raises nats.js.errors.KeyWrongLastSequenceError: then do not send.",
 )
@@ -115,7 +114,6 @@ async def _call(session, url, order, timeout, retries) -> bool:
 
 
 @exercise(
-    "13.a_policy",
     hint="a dict {'timeout': seconds, 'retries': n}: a timeout well above a healthy call "
     "(40 ms), one retry, and 3 × (1 + retries) × timeout within the user's budget.",
     timeout=20.0,

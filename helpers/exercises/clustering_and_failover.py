@@ -67,7 +67,6 @@ class _Election:
 
 
 @exercise(
-    "11.publish_with_retry",
     hint="loop until time.monotonic() passes a deadline `give_up` seconds away: try "
     "js.publish(subject, data, headers={'Nats-Msg-Id': msg_id}, timeout=...) and return its ack; "
     "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
@@ -194,7 +193,6 @@ def _static_plan(answer) -> tuple[int, dict]:
 
 
 @exercise(
-    "11.payments_plan",
     hint='{"replicas": <copies of the stream>, "connect_options": {...}}: a majority must survive one node; '
     "a frozen node is noticed by PINGs (ping_interval, max_outstanding_pings); publishes made while "
     "reconnecting wait in a buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",

@@ -31,7 +31,6 @@ async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
 
 
 @exercise(
-    "06.work_through",
     hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
     "collect its id; stop when fetch raises TimeoutError or returns [].",
     timeout=15.0,
@@ -88,7 +87,6 @@ async def _work_through(answer, js):
 
 
 @exercise(
-    "06.answer_2",
     hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
     "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.",
 )

@@ -1,22 +1,22 @@
 """The exercise mechanism: a checker per exercise, one verdict each time.
 
-A checker is a function (sync or async) decorated with `@exercise(key, hint)`
-that raises `Wrong("what to look at")` for a wrong answer and returns a short
+A checker is a function (sync or async) decorated with `@exercise(hints=(first, second))`
+that raises `Wrong("what the server saw")` for a wrong answer and returns a short
 "why it is right" otherwise. Calling the decorated checker with the learner's
 answer shows the verdict, records it for the tests, and never raises, so
 "Run All" always completes:
 
-- the answer is `...` (untouched) or a function that returns `...`:
-  "not attempted yet" and the hint;
-- the checker raises `Wrong`, an exception, or runs past its timeout:
-  "not quite" and what to look at;
+- the answer is `...` (untouched) or a function that returns `...`: "not attempted yet";
+- the checker raises `Wrong`, an exception, or runs past its timeout: "not quite" and what to look
+  at; the first wrong answer adds the first hint, the second the second, and so on (then: the
+  reference solution is in the collapsed cell below yours);
 - otherwise: "correct".
 
 Conventions (one for every notebook): the checkers for notebook `NN-some-slug` live in
 `helpers/exercises/some_slug.py`; a checker is named `check_<name>` after the learner's function (or
-variable) `<name>` it judges, its key is `"NN.<name>"`, and its signature is
-`check_<name>(answer, server, *, option=default, ...)`, where `server` has `.url` and `.monitor_url`.
-The notebook calls `await check_<name>(<name>, server)`.
+variable) `<name>` it judges, its key is `"some-slug.<name>"` (from the module: renumbering a notebook
+changes no key), and its signature is `check_<name>(answer, server, *, option=default, ...)`, where
+`server` has `.url` and `.monitor_url`. The notebook calls `await check_<name>(<name>, server)`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import nats
 import nats.js.errors
 
-from helpers import progress
+from helpers import hooks
 from helpers.record import record
-from helpers.server import advice as workshop_advice
+from helpers.server import advice as server_advice
+from helpers.server import found_url
 
 _HELPERS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -119,35 +120,59 @@ async def attempt(answer, *args, timeout: float = 5.0):
     return result
 
 
-def exercise(key: str, hint: str, timeout: float = 10.0):
-    """Turn `check(answer, ...)` into a checker that returns a displayed, recorded Verdict."""
+def key_for(module: str, name: str) -> str:
+    """`helpers.exercises.queue_groups`, `groups` -> `queue-groups.groups`: the notebook's slug, not its number."""
+    return f"{module.rsplit('.', 1)[-1].replace('_', '-')}.{name}"
+
+
+WRONG_SO_FAR: dict[str, int] = {}  # wrong answers per exercise in this kernel: which hint comes next
+
+
+def hint_after(key: str, hints: tuple[str, ...]) -> str:
+    """The next hint after one more wrong answer; once they are used up, where the solution is."""
+    n = WRONG_SO_FAR[key] = WRONG_SO_FAR.get(key, 0) + 1
+    if n <= len(hints):
+        return f" Hint {n} of {len(hints)}: {hints[n - 1]}"
+    return " The reference solution is in the collapsed cell below yours (click its ··· to open it)."
+
+
+def exercise(hint: str | None = None, *, hints: tuple[str, ...] = (), timeout: float = 10.0, key: str | None = None):
+    """Turn `check(answer, ...)` into a checker that returns a displayed, recorded Verdict.
+
+    `hints` come one per wrong answer, in order (`hint` is one hint). `key` is for tests only: a notebook's
+    checker takes its key from its module and name (`key_for`)."""
+    hints = (hint,) if hint else tuple(hints)
 
     def wrap(check):
-        number, _, name = key.partition(".")
-        if not (len(number) == 2 and number.isdigit() and check.__name__ == f"check_{name}"):
-            raise ValueError(
-                f"checker {check.__name__} with key {key!r}: the convention is key 'NN.<name>' "
-                "for a checker named check_<name>, <name> being the learner's function or variable"
-            )
+        if not check.__name__.startswith("check_"):
+            raise ValueError(f"checker {check.__name__}: name it check_<name>, <name> being what the learner defines")
+        name = check.__name__.removeprefix("check_")
+        full_key = key or key_for(check.__module__, name)
 
         @functools.wraps(check)
         async def run(answer, *args, show: bool = True, **kwargs) -> Verdict | None:
             """Judge `answer`; show and record the verdict (notebooks), or return it (`show=False`, tests)."""
-            verdict = await _judge(key, hint, timeout, check, answer, *args, **kwargs)
-            # Workshop mode only (a learner's URL): the instructor's progress board gets the verdict.
-            await progress.publish_verdict(args[0] if args else kwargs.get("server"), key, verdict.status)
+            url = url_of(args[0] if args else kwargs.get("server")) or found_url()
+            verdict = await _judge(full_key, hints, timeout, url, check, answer, *args, **kwargs)
+            await hooks.verdict(url, full_key, verdict.status)  # workshop mode: the instructor's board
             if not show:
                 return verdict
             from IPython.display import display
 
             display(verdict)
-            record(f"exercise.{key}", verdict.status)
+            record(f"exercise.{full_key}", verdict.status)
             return None  # shown once: a returned verdict would be displayed again as the cell's result
 
-        run.key, run.hint = key, hint
+        run.key, run.hints = full_key, hints
         return run
 
     return wrap
+
+
+def url_of(server_arg) -> str | None:
+    """A checker's server argument: an object with `.url`, or the URL itself."""
+    url = getattr(server_arg, "url", server_arg)
+    return url if isinstance(url, str) else None
 
 
 def _where(error: BaseException) -> str:
@@ -163,7 +188,7 @@ def _where(error: BaseException) -> str:
     return f" (at line {frame.lineno} of your cell: `{(frame.line or '').strip()}`)"
 
 
-async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
+async def _judge(key, hints, timeout, url, check, answer, *args, **kwargs) -> Verdict:
     try:
         if untouched(answer):
             raise NotAttempted
@@ -171,20 +196,14 @@ async def _judge(key, hint, timeout, check, answer, *args, **kwargs) -> Verdict:
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, timeout)
     except NotAttempted:
-        return Verdict(key, "not attempted", f"Not attempted yet. Hint: {hint}")
+        return Verdict(key, "not attempted", "Not attempted yet: write your answer in the cell above, then run this.")
     except Wrong as e:
-        return Verdict(key, "wrong", f"Not quite: {e}")
+        return Verdict(key, "wrong", f"Not quite: {e}" + hint_after(key, hints))
     except Exception as e:  # the learner's code failed: say how, do not stop Run All
         if type(e) is TimeoutError:  # from wait_for here; a client's timeout is a subclass
-            return Verdict(
-                key,
-                "wrong",
-                f"Not quite: it did not finish within {timeout} s. Does every wait in your code have a timeout?",
-            )
-        advice = workshop_advice(e, progress.url_of(args[0] if args else kwargs.get("server")))  # a workshop's
-        return Verdict(
-            key,
-            "wrong",
-            f"Not quite: your code raised {type(e).__name__}: {e}{_where(e)}" + (f" {advice}" if advice else ""),
-        )
+            message = f"it did not finish within {timeout} s. Does every wait in your code have a timeout?"
+        else:
+            advice = server_advice(e, url)  # a wrong password; in a workshop, the room's advice
+            message = f"your code raised {type(e).__name__}: {e}{_where(e)}" + (f" {advice}" if advice else "")
+        return Verdict(key, "wrong", f"Not quite: {message}" + hint_after(key, hints))
     return Verdict(key, "correct", result or "Correct.")

@@ -21,7 +21,6 @@ async def _fresh_bucket(js, bucket: str, **config):
 
 
 @exercise(
-    "07.increment",
     hint="loop: get the entry, update(key, new, last=entry.revision), and on KeyWrongLastSequenceError "
     "read again and retry.",
     timeout=15.0,
@@ -89,7 +88,6 @@ EXPECTED_ON = ["flags.export", "flags.search"]
 
 
 @exercise(
-    "07.flags_on",
     hint="kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
     "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').",
 )
@@ -142,7 +140,6 @@ PLAN_NEEDS = {"history": 3, "ttl": 2.0, "max_value_size": 1024}
 
 
 @exercise(
-    "07.bucket_plan",
     hint="history is values kept per key; ttl is in seconds; max_value_size is in bytes.",
     timeout=15.0,
 )

@@ -19,7 +19,6 @@ DESCRIPTION = "exercise upload"
 
 
 @exercise(
-    "08.upload",
     hint="obs.put(name, data, meta=ObjectMeta(description=..., "
     "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
     timeout=15.0,
@@ -96,7 +95,6 @@ CHOICES = {"kv", "object", "stream"}
 
 
 @exercise(
-    "08.storage_choice",
     hint="Every message in order → stream; latest small value per key → kv; "
     "too big for one message, or a file → object.",
 )

@@ -40,7 +40,6 @@ async def _windowed(js, window: int, seconds: float, timeout: float, acks: list)
 
 
 @exercise(
-    "12.window",
     hint="a whole number of orders: at most the 200 the resend buffer holds, and large enough "
     "that acks overlap (look at the JetStream table: how fast is each window?).",
     timeout=30.0,
@@ -100,7 +99,6 @@ async def check_window(
 
 
 @exercise(
-    "12.send_concurrently",
     hint="an asyncio.Semaphore(in_flight) around each nc.request(...), and "
     "asyncio.gather(...) over all payloads (it keeps their order).",
 )

@@ -11,7 +11,7 @@ from helpers.exercises.framework import Wrong, attempt, exercise
 SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 
 
-@exercise("01.announce", hint="`json.dumps(user).encode()`, `headers={...}` on `nc.publish`, then `await nc.flush()`.")
+@exercise(hint="`json.dumps(user).encode()`, `headers={...}` on `nc.publish`, then `await nc.flush()`.")
 async def check_announce(answer, server, *, timeout: float = 5.0):
     """Call `answer(nc, user)`: when it returns, the server must have processed the message (what flush()
     guarantees), and it must be JSON with the header."""
@@ -52,7 +52,7 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
         await nc.close()
 
 
-@exercise("01.stop_worker", hint="One of close() and drain() lets the queued messages finish first.")
+@exercise(hint="One of close() and drain() lets the queued messages finish first.")
 async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: float = 0.01, timeout: float = 5.0):
     """A worker with `jobs` messages queued; `answer(worker)` must end it with every one handled."""
     publisher = await nats.connect(server.url, name="01-exercise-publisher")
@@ -127,7 +127,7 @@ async def _lost_while_restarting(server, subject: str, *, before=2, down=3, afte
         await publisher.close()
 
 
-@exercise("01.delivery", hint="Ask for each event: what does it cost when one published during a restart is gone?")
+@exercise(hint="Ask for each event: what does it cost when one published during a restart is gone?")
 async def check_delivery(answer, server, *, timeout: float = 5.0):
     """`answer` maps each subject to "core" or "stream"; judged against what a restart lost on the server."""
     if not isinstance(answer, dict):

@@ -20,7 +20,7 @@ def _subject(kind: str) -> str:
     return f"exercise.{kind}.{uuid.uuid4().hex[:8]}"
 
 
-@exercise("04.join_billing", hint="nc.subscribe(subject, queue=..., cb=...); the callback appends msg.data.decode().")
+@exercise(hint="nc.subscribe(subject, queue=..., cb=...); the callback appends msg.data.decode().")
 async def check_join_billing(answer, server, *, members: int = 3, payments: int = 60, timeout: float = 5.0):
     url, subject = server.url, _subject("payments")
     conns = [await nats.connect(url, name=f"04-queue-groups.checker-{i}") for i in range(members + 1)]
@@ -67,7 +67,7 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             await conn.close()
 
 
-@exercise("04.add_quoter", hint="nc.subscribe(subject, queue='quote-service', cb=...), and `await msg.respond(...)`.")
+@exercise(hint="nc.subscribe(subject, queue='quote-service', cb=...), and `await msg.respond(...)`.")
 async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float = 5.0):
     url, subject = server.url, _subject("quote")
     names = ["quoter-a", "quoter-b"]
@@ -110,7 +110,7 @@ KINDS = {  # kind: (instances, "once": the kind handles each order once | "each"
 }
 
 
-@exercise("04.groups", hint="a queue group per kind whose work is done once; no group where every instance needs all.")
+@exercise(hint="a queue group per kind whose work is done once; no group where every instance needs all.")
 async def check_groups(answer, server, *, orders: int = 60, timeout: float = 5.0):
     if not isinstance(answer, dict) or set(answer) != set(KINDS):
         raise Wrong(f"answer with a dict of a queue group name (or None) for each of {sorted(KINDS)}.")

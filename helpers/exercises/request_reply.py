@@ -38,7 +38,6 @@ async def _call_ask(answer, nc, subject, sku, timeout):
 
 
 @exercise(
-    "02.ask_stock",
     hint="`await nc.request(subject, sku.encode(), timeout=timeout)`, "
     "`json.loads(reply.data)['in_stock']`, and two `except` clauses.",
 )
@@ -88,7 +87,7 @@ async def check_ask_stock(answer, server):
         await checker.close()
 
 
-@exercise("02.reserve", hint="`sku = msg.data.decode()`, then `await msg.respond(json.dumps({...}).encode())`.")
+@exercise(hint="`sku = msg.data.decode()`, then `await msg.respond(json.dumps({...}).encode())`.")
 async def check_reserve(answer, server, *, stock: dict = STOCK):
     nc = await nats.connect(server.url, name="02-request-reply-checker.reserve")
     subject = _subject("reserve")
@@ -163,7 +162,7 @@ async def _gather_quotes(server, delays: dict, max_replies: int, deadline: float
             await conn.close()  # a late supplier's answer has nowhere to go
 
 
-@exercise("02.gather_plan", hint="How many quotes are enough, and how long may the page wait at most?")
+@exercise(hint="How many quotes are enough, and how long may the page wait at most?")
 async def check_gather_plan(answer, server):
     """`answer` = {"max_replies": int, "deadline": seconds}: run against the healthy and the degraded suppliers."""
     if not isinstance(answer, dict) or set(answer) != {"max_replies", "deadline"}:

@@ -103,7 +103,6 @@ def _users_config(permissions: dict) -> str:
 
 
 @exercise(
-    "10.shipping_permissions",
     timeout=30.0,
     hint='a dict {"publish": {"allow": [...]}, "subscribe": {"allow": [...]}}; a requester also '
     "subscribes to its replies (_INBOX.>).",
@@ -197,7 +196,6 @@ def _missing(what: str, subject: str, why: str, probe: _Probe) -> str:
 
 
 @exercise(
-    "10.connect_verified",
     timeout=30.0,
     hint="nats.connect(url, tls=ssl.create_default_context(cafile=ca_file), allow_reconnect=False)",
 )

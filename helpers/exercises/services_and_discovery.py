@@ -89,7 +89,6 @@ async def _stop(services, conns) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    "09.who_serves",
     hint="publish to `$SRV.INFO` with an inbox as reply subject and read replies until "
     "the deadline; keep the `id` of every reply whose `endpoints` list the subject.",
 )
@@ -169,7 +168,6 @@ async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: fl
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    "09.reserve",
     hint="`order = json.loads(req.data)`; `raise ServiceError('404', ...)` or "
     "`raise ServiceError('409', ...)`; else `await req.respond(json.dumps({...}).encode())`.",
 )
@@ -236,7 +234,6 @@ def _judge_reply(sku: str, qty: int, code: str | None, msg) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    "09.add_orders_v2",
     hint="v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes "
     "there, in any queue group, gets old clients' requests. Where else under orders.?",
 )

@@ -11,7 +11,7 @@ from helpers.exercises.framework import Wrong, attempt, exercise
 from helpers.probe import probe
 
 
-@exercise("00.answer_1", hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")
+@exercise(hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")
 def check_answer_1(answer, server):
     info = probe(server.url)  # what the server announces to every client that connects
     if not isinstance(answer, dict) or not {"max_payload", "jetstream"} <= answer.keys():
@@ -39,7 +39,6 @@ async def _until(condition, seconds: float) -> bool:
 
 
 @exercise(
-    "00.connect_named",
     hint="`nats.connect(url, name=..., reconnect_time_wait=..., max_reconnect_attempts=...)`: how long it keeps "
     "trying is about attempts x wait.",
     timeout=15.0,  # a restart, a 3 s wait for the reconnect and a 4 s wait for the give-up: up to ~9 s when right

@@ -30,7 +30,6 @@ def _duration(seconds: float) -> str:
 
 
 @exercise(
-    "05.make_readings",
     hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
     "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.",
 )
@@ -98,7 +97,6 @@ async def _make_readings(answer, js):
 
 
 @exercise(
-    "05.publish_order",
     hint="`await js.publish(subject, data, headers={...})`: which header "
     "lets the server recognise a retry? Return the ack.",
 )
@@ -148,7 +146,6 @@ DESIGN_STREAM, DESIGN_SUBJECT, DESIGN_WAITING = "NB05_JOBS", "nb05.design.jobs",
 
 
 @exercise(
-    "05.job_stream",
     hint="three decisions: the retention (who removes a job?), max_msgs, and the discard policy "
     "(drop a waiting job, or refuse the upload?).",
 )

@@ -49,7 +49,7 @@ CONSUMERS = {  # consumer: which events it must get (and it must get no other)
 }
 
 
-@exercise("03.hierarchy", hint="one meaning per token, general to specific; each consumer's varying levels are `*`.")
+@exercise(hint="one meaning per token, general to specific; each consumer's varying levels are `*`.")
 async def check_hierarchy(answer, server):
     if (
         not isinstance(answer, dict)
@@ -86,7 +86,7 @@ async def check_hierarchy(answer, server):
     return f"Each of the {len(patterns)} consumers got exactly its events out of {len(EVENTS)}, per the server."
 
 
-@exercise("03.answer_2", hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
+@exercise(hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
 async def check_answer_2(answer, server):
     if not isinstance(answer, (set, list, tuple, frozenset)) or not all(isinstance(p, str) for p in answer):
         raise Wrong("answer with a set of pattern strings taken from `candidates`.")

@@ -1,9 +1,9 @@
 """The workshop's live progress board: learners' verdicts reach the instructor, and nothing else does.
 
 Workshop mode is decided by the URL a checker judges against (its `server` argument), or else the URL
-find_server resolved in this kernel: a URL whose user follows the workshop's naming rule (learner01,
-learner02, ...; see helpers/workshop.py) is a learner in a workshop. Only then does `publish_verdict`
-send anything: {"learner", "exercise", "status", "time"} on
+find_server resolved in this kernel (the course hands it to the verdict hook, room/plugin.py): a URL
+whose user follows the workshop's naming rule (learner01, learner02, ...; helpers/urls.py) is a learner
+in a workshop. Only then does `publish_verdict` send anything: {"learner", "exercise", "status", "time"} on
 `workshop.progress` in the learner's own account. The server's export/import hands it to the
 INSTRUCTOR account as `workshop.progress.<learner>` (the server, not the message, says whose it is),
 where the stream WORKSHOP_PROGRESS keeps it, so a board opened late still sees the earlier verdicts.
@@ -19,7 +19,8 @@ import asyncio
 import json
 import time
 
-from helpers.workshop import PROGRESS_STREAM, PROGRESS_SUBJECT, learner_of
+from helpers.urls import learner_of
+from room.workshop import PROGRESS_STREAM, PROGRESS_SUBJECT
 
 STATUSES = ("correct", "wrong", "not attempted")
 COLOURS = {"correct": "#1a7f37", "wrong": "#cf222e", "not attempted": "#bf8700"}
@@ -28,27 +29,9 @@ SUBJECTS = f"{PROGRESS_SUBJECT}.>"  # what the board reads in the INSTRUCTOR acc
 STREAM = PROGRESS_STREAM
 
 
-_kernel_url: str | None = None  # the learner URL find_server resolved in this process, if any
-
-
-def remember(url: str) -> None:
-    """find_server calls this with a learner's URL: this kernel is in workshop mode."""
-    global _kernel_url
-    _kernel_url = url
-
-
-def url_of(server) -> str | None:
-    """A checker's server argument: an object with `.url`, or the URL itself."""
-    url = getattr(server, "url", server)
-    return url if isinstance(url, str) else None
-
-
-async def publish_verdict(server, exercise: str, status: str, *, timeout: float = 2.0) -> bool:
-    """Tell the instructor's board about a verdict, in workshop mode only. Never raises: the board is
-    a nice-to-have, the learner's verdict is not. Returns whether a verdict was sent."""
-    url = url_of(server)
-    if not learner_of(url):
-        url = _kernel_url
+async def publish_verdict(url: str | None, exercise: str, status: str, *, timeout: float = 2.0) -> bool:
+    """Tell the instructor's board about a verdict, in workshop mode only (a learner's URL). Never raises:
+    the board is a nice-to-have, the learner's verdict is not. Returns whether a verdict was sent."""
     learner = learner_of(url)
     if not learner:
         return False

@@ -100,7 +100,7 @@ JOB_STREAM = {"retention": WQ, "max_msgs": 20, "discard": NEW}
 
 CASE = Case(
     check=check,
-    exercises=("05.make_readings", "05.publish_order", "05.job_stream"),
+    exercises=("make_readings", "publish_order", "job_stream"),
     budget=20,  # the limit for a notebook whose lesson includes a server restart
     wrong_answers=(
         (check_make_readings, nanoseconds, "in seconds"),

@@ -143,7 +143,7 @@ async def v2_keeping_the_template_return(nc):  # does the work, keeps `return ..
 
 CASE = Case(
     check=check,
-    exercises=("09.who_serves", "09.reserve", "09.add_orders_v2"),
+    exercises=("who_serves", "reserve", "add_orders_v2"),
     solutions=dict(instances=4, requests=48),
     budget=15,
     wrong_answers=(

@@ -124,7 +124,7 @@ def plan(replicas=3, **options):
 
 CASE = Case(
     check=check,
-    exercises=("11.publish_with_retry", "11.payments_plan"),
+    exercises=("publish_with_retry", "payments_plan"),
     solutions=dict(orders=150, kill_after=40, ticks_before_kill=15),
     # the crashed stream leader costs a randomised Raft election timeout, and the checkers force a leader
     # change and freeze a node: 13 s here, 20.0 s in one CI run on a busy 2-core machine

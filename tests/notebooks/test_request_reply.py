@@ -124,7 +124,7 @@ async def reserve_keeps_the_last_line(msg):  # the template's `return ...` stays
 
 CASE = Case(
     check=check,
-    exercises=("02.ask_stock", "02.reserve", "02.gather_plan"),
+    exercises=("ask_stock", "reserve", "gather_plan"),
     solutions=dict(latency_requests=400),
     budget=10,
     wrong_answers=(

@@ -77,7 +77,7 @@ async def returns_nothing(url, ca_file):
 
 CASE = Case(
     check=check,
-    exercises=("10.shipping_permissions", "10.connect_verified"),
+    exercises=("shipping_permissions", "connect_verified"),
     solutions=dict(tenant_messages=35, announcements=5),
     budget=15,
     wrong_answers=(

@@ -61,7 +61,7 @@ async def slower_but_bounded(url):
 
 CASE = Case(
     check=check,
-    exercises=("00.answer_1", "00.connect_named"),
+    exercises=("answer_1", "connect_named"),
     budget=10,
     wrong_answers=(
         (check_answer_1, {"max_payload": 1, "jetstream": True}, "bytes"),

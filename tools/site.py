@@ -1,4 +1,4 @@
-"""`make site` (python -m helpers.site): the course as static HTML pages, to read anywhere.
+"""`make site` (python -m tools.site): the course as static HTML pages, to read anywhere.
 
 The pages are made from the executed copies that the tests checked (test-output/NN-slug.solutions.ipynb,
 written by the notebook tests with solutions=True; `make site` runs those tests first), so what a reader
@@ -7,7 +7,7 @@ verdicts of the reference solutions. nbconvert's HTML exporter (JupyterLab's loo
 this module adds an index in course order with the minutes, a previous · contents · next bar on every
 page, and when and against which nats-server and nats-py each page was executed.
 
-    python -m helpers.site [--copies test-output] [--out site]
+    python -m tools.site [--copies test-output] [--out site]
 
 Why nbconvert: it is Jupyter's own exporter (maintained with JupyterLab, already installed with it),
 renders outputs exactly as JupyterLab shows them, and does not execute anything itself, so the pages
@@ -35,8 +35,8 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
-from helpers.navigation import CONTENTS, NOTEBOOKS, README, REPO, Notebook, notebooks, table
 from helpers.record import MIME
+from tools.navigation import CONTENTS, NOTEBOOKS, README, REPO, Notebook, notebooks, table
 
 COPIES = REPO / "test-output"
 SITE = REPO / "site"
@@ -263,7 +263,7 @@ def broken_links(page: Path, out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.site", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.site", description=__doc__.split("\n\n")[0])
     parser.add_argument("--copies", type=Path, default=COPIES, help="the executed copies (default: test-output/)")
     parser.add_argument("--out", type=Path, default=SITE, help="where to write the site (default: site/)")
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
-"""Generated navigation: `make nav` (python -m helpers.navigation) writes, from each notebook's header
+"""Generated navigation: `make nav` (python -m tools.navigation) writes, from each notebook's header
 (`# NN · Title`), its one-line summary (notebook metadata `course.summary`) and its minutes (computed by
-the rule in helpers/minutes.py):
+the rule in tools/minutes.py):
 
 - the **Time:** part of every header ("core N min, deep dives +M min");
 - the **Navigation:** line at the top and bottom of every notebook (previous · contents · next);
@@ -8,7 +8,7 @@ the rule in helpers/minutes.py):
 - the contents table in README.md and in notebooks/README.md, the contents page that the notebooks'
   "Contents" link opens inside JupyterLab (which serves notebooks/ only).
 
-`python -m helpers.navigation --check` changes nothing and lists what is stale (a test runs it).
+`python -m tools.navigation --check` changes nothing and lists what is stale (a test runs it).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import minutes
+from tools import minutes
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
@@ -37,7 +37,7 @@ class Notebook:
     number: str
     title: str
     summary: str
-    core: int  # minutes, by the rule in helpers/minutes.py
+    core: int  # minutes, by the rule in tools/minutes.py
     deep: int
 
     @property
@@ -111,7 +111,7 @@ def table(course: list[Notebook], prefix: str) -> str:
     core, deep = sum(n.core for n in course), sum(n.deep for n in course)
     return (
         TABLE_HEAD + "\n".join(rows) + f"\n| **All {len(course)} notebooks** | | **{core}** | **+{deep}** |\n\n"
-        f"Minutes are estimated by one rule (helpers/minutes.py): {minutes.RULE}\n"
+        f"Minutes are estimated by one rule (tools/minutes.py): {minutes.RULE}\n"
     )
 
 

@@ -93,7 +93,7 @@ GROUPS = {"billing": "billing", "email": "email", "audit": None, "cache": None}
 
 CASE = Case(
     check=check,
-    exercises=("04.groups", "04.join_billing", "04.add_quoter"),
+    exercises=("groups", "join_billing", "add_quoter"),
     solutions=dict(payments=200, stream_step=80, requests=60, churn_cycles=60),
     budget=16,  # 10, plus ~2 s for the drain-under-churn deep dive and ~2 s for the scaling section's own workers
     wrong_answers=(

@@ -121,7 +121,7 @@ RIGHT_DELIVERY = {
 
 CASE = Case(
     check=check,
-    exercises=("01.announce", "01.stop_worker", "01.delivery"),
+    exercises=("announce", "stop_worker", "delivery"),
     solutions=dict(
         n_users=3,
         n_down=2,

@@ -142,7 +142,7 @@ async def keeps_the_template_return(kv, order_id, send):
 
 CASE = Case(
     check=check,
-    exercises=("13.notify_once", "13.a_policy"),
+    exercises=("notify_once", "a_policy"),
     solutions=dict(lag_ms=250, rate=24, workers=6),
     budget=30,
     wrong_answers=(

@@ -55,7 +55,7 @@ SWAPS = [
 
 CASE = Case(
     check=check,
-    exercises=("08.upload", "08.storage_choice"),
+    exercises=("upload", "storage_choice"),
     budget=10,
     wrong_answers=(
         (check_upload, default_chunks, "9 chunks of 131072 bytes"),

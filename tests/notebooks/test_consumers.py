@@ -111,7 +111,7 @@ BY_SEQ = DeliverPolicy.BY_START_SEQUENCE
 
 CASE = Case(
     check=check,
-    exercises=("06.work_through", "06.answer_2"),
+    exercises=("work_through", "answer_2"),
     budget=12,  # issue 9 added two demonstrations (config ignored for an existing durable, LAST_PER_SUBJECT)
     wrong_answers=(
         (check_work_through, one_batch, "13 of 23 invoices were never fetched"),

@@ -78,7 +78,7 @@ def spaced(carrier, country, parcel, kind):
 
 CASE = Case(
     check=check,
-    exercises=("03.hierarchy", "03.answer_2"),
+    exercises=("hierarchy", "answer_2"),
     budget=10,
     wrong_answers=(
         (check_hierarchy, scheme(by_country, germany_ops="parcels.de.*"), "germany_ops ('parcels.de.*') missed 8"),

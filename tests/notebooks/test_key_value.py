@@ -74,7 +74,7 @@ PLAN = {"history": 3, "ttl": 2.0, "max_value_size": 1024}
 
 CASE = Case(
     check=check,
-    exercises=("07.bucket_plan", "07.increment", "07.flags_on"),
+    exercises=("bucket_plan", "increment", "flags_on"),
     budget=10,
     wrong_answers=(
         (check_bucket_plan, PLAN | {"ttl": 30 * 60}, "a ttl of 1800.0 s"),

@@ -244,7 +244,7 @@ async def keeps_the_template_return(nc, subject, payloads, in_flight):
 
 CASE = Case(
     check=check,
-    exercises=("12.window", "12.send_concurrently"),
+    exercises=("window", "send_concurrently"),
     solutions=dict(
         latency_requests=300,
         rounds=3,
