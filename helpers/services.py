@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from helpers.processes import stop_at_exit, terminate
+from helpers.run_first import RunFirst
 
 SERVICES = Path(__file__).resolve().parent.parent / "notebooks" / "services"
 STOP = "stop"  # the line Service.stop() writes to a service's stdin
@@ -96,6 +97,16 @@ class Service:
             if not self._changed.wait_for(lambda: len(self.lines) >= count, timeout):
                 raise TimeoutError(f"{self.path.name} printed {len(self.lines)} of {count} lines in {timeout} s")
             return list(self.lines)
+
+    @property
+    def running(self) -> bool:
+        return bool(self.process) and self.process.poll() is None
+
+    def require(self, cell: str) -> Service:
+        """Raise RunFirst, naming `cell`, unless the service runs (a cell that uses it calls this first)."""
+        if not self.running:
+            raise RunFirst(f"{self.path.name} is not running: run the cell {cell} first.")
+        return self
 
     def stop(self, timeout: float = 5.0) -> int | None:
         """Ask it to stop (a `stop` line on its stdin: it drains and exits), wait up to `timeout`, then
@@ -158,7 +169,8 @@ def stop_requested() -> asyncio.Event:
 
 
 async def until_stopped(lifetime: float | None = None) -> None:
-    """Return when this service is asked to stop (see stop_requested()), or after `lifetime` seconds."""
+    """Return when this service is asked to stop (see stop_requested()), or after `lifetime` seconds if given.
+    A service lives as long as the kernel that started it: its stdin closes when that kernel goes away."""
     try:
         await asyncio.wait_for(stop_requested().wait(), lifetime)
     except TimeoutError:
