@@ -9,17 +9,29 @@ INSTRUCTOR account as `workshop.progress.<learner>` (the server, not the message
 where the stream WORKSHOP_PROGRESS keeps it, so a board opened late still sees the earlier verdicts.
 Everywhere else (your own server, the tests' servers) nothing is published.
 
-The board notebook (notebooks/instructor/progress-board.ipynb) subscribes to that stream and turns
-what it receives into a table and a chart with `table()` and `chart()`.
+The board notebook (notebooks/instructor/progress-board.ipynb) subscribes to that stream, reads each
+message with `decode()` and turns the verdicts into a table and a chart with `table()` and `chart()`.
+
+What a learner can and cannot do to the board (docs/instructor-kit.md says the same):
+- a learner's verdicts are theirs: the learner's name is the last token of the subject the server's import
+  gave it, never a field of the body, so nobody can post in another learner's name (a body that claims
+  another name is skipped and counted as forged);
+- a message that is not a JSON object with a known exercise key shape, status and time, or larger than
+  MAX_BYTES, is skipped and counted: the board always renders;
+- a learner CAN post made-up verdicts under their own name (a correct they did not earn shows as theirs);
+- the stream holds at most limits.BOARD["max_msgs_per_subject"] verdicts per learner (a flood pushes out only
+  that learner's oldest), refuses a message over max_msg_size and keeps max_bytes in all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
-from helpers.urls import learner_of
+from helpers.urls import LEARNER_USER, learner_of
+from room.limits import BOARD
 from room.workshop import PROGRESS_STREAM, PROGRESS_SUBJECT
 
 STATUSES = ("correct", "wrong", "not attempted")
@@ -27,6 +39,46 @@ COLOURS = {"correct": "#1a7f37", "wrong": "#cf222e", "not attempted": "#bf8700"}
 ICONS = {"correct": "✅", "wrong": "❌", "not attempted": "⏳"}
 SUBJECTS = f"{PROGRESS_SUBJECT}.>"  # what the board reads in the INSTRUCTOR account
 STREAM = PROGRESS_STREAM
+MAX_BYTES = BOARD["max_msg_size"]  # a real verdict is about 150 bytes
+EXERCISE_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")  # "<slug>.<name>"
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+
+
+class Skipped(dict):
+    """Messages the board did not use, counted by reason: forged, malformed, oversized."""
+
+    def add(self, reason: str) -> None:
+        self[reason] = self.get(reason, 0) + 1
+
+
+def decode(subject: str, data: bytes, skipped: Skipped | None = None) -> dict | None:
+    """A verdict as the board uses it, the learner taken from the subject (workshop.progress.<learner>), or
+    None (counted in `skipped`) for anything else."""
+
+    def skip(reason):
+        if skipped is not None:
+            skipped.add(reason)
+        return None
+
+    learner = subject.rsplit(".", 1)[-1]
+    if not subject.startswith(PROGRESS_SUBJECT + ".") or not LEARNER_USER.match(learner):
+        return skip("malformed")
+    if len(data) > MAX_BYTES:
+        return skip("oversized")
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return skip("malformed")
+    if not isinstance(body, dict):
+        return skip("malformed")
+    if body.get("learner", learner) != learner:
+        return skip("forged")
+    exercise, status, when = body.get("exercise"), body.get("status"), body.get("time")
+    if not (isinstance(exercise, str) and EXERCISE_KEY.match(exercise)) or status not in STATUSES:
+        return skip("malformed")
+    if not (isinstance(when, str) and TIME.match(when)):
+        return skip("malformed")
+    return {"learner": learner, "exercise": exercise, "status": status, "time": when[:40]}
 
 
 async def publish_verdict(url: str | None, exercise: str, status: str, *, timeout: float = 2.0) -> bool:

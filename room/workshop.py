@@ -1,7 +1,10 @@
 """Workshop mode: a room of learners on one server, each learner in a NATS account of their own.
 
     make workshop LEARNERS=20 HOST=192.168.1.10   # or: python -m room up --learners 20 --host ...
-    make workshop-status                           # who is connected, JetStream use per account
+    make workshop                                  # a stopped workshop: start it again as it was
+    make workshop-add LEARNERS=2                   # latecomers: two more accounts, nobody disconnected
+    make workshop-status                           # per learner: connections, message and API rates, storage
+    make workshop-disable LEARNER=learner07        # (and workshop-enable) config reload, no restart
     make workshop-reset                            # new passwords, empty JetStream, same options
     make workshop-down
 
@@ -11,9 +14,10 @@ run unchanged for everyone at once. `up` writes into .workshop/ (git-ignored):
 
     nats-server.conf  the server configuration: one account per learner (JetStream with per-account
                       limits), INSTRUCTOR (the progress board's stream), SYS (the system account)
-    learners.csv      `learner,nats_url`: each URL carries that learner's user and password
+    learners.csv      `learner,nats_url[,hub_url,hub_user,hub_password]`: each URL carries that learner's
+                      user and password (the hub's columns once `make hub` ran)
     sheet.html        a printable page of slips to hand out, one per learner
-    state.json        what `status`, `down`, `reset` and the progress board read
+    state.json        what `status`, `down`, `reset`, `add`, `disable` and the board read (passwords included)
     store/, nats-server.log
 
 Naming rule (helpers find a learner's account from their URL with it): learner NN's user and account
@@ -40,10 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from helpers import processes
 from helpers.embedded import REPO, EmbeddedServer, binary
 from helpers.monitor import monitor_get
-from helpers.processes import pid_alive, terminate_pid
 from helpers.urls import INSTRUCTOR, SYSTEM, account_of, learner_of, redact, user_of  # noqa: F401 - the room's API
+from room import limits
 
 DIR = REPO / ".workshop"  # git-ignored: passwords live here
 CONFIG = DIR / "nats-server.conf"
@@ -55,11 +60,12 @@ LOG = DIR / "nats-server.log"
 
 USERS = {"instructor": INSTRUCTOR, "admin": SYSTEM}  # besides the learners' own users
 
-# Per-account JetStream limits, sized for the course: every numbered notebook, run once with the
+# Per-account limits (room/limits.py), sized for the course: every numbered notebook, run once with the
 # solutions, peaks far below them (`make test-workshop` runs them all at once for three learners).
 # A learner who keeps every stream and bucket of several sittings reaches them, and is told so.
-LEARNER_LIMITS = {"max_mem": "64MB", "max_file": "256MB", "max_streams": 40, "max_consumers": 200}
-INSTRUCTOR_LIMITS = {"max_mem": "16MB", "max_file": "256MB", "max_streams": 10, "max_consumers": 100}
+LEARNER_LIMITS = limits.LEARNER_JETSTREAM
+INSTRUCTOR_LIMITS = limits.INSTRUCTOR_JETSTREAM
+ACCOUNT_LIMITS = limits.LEARNER_ACCOUNT
 # JetStream API errors that mean "this account's limit is used up" (streams, consumers, memory, storage).
 LIMIT_ERRORS = {10002, 10023, 10026, 10027, 10028, 10047}
 PROGRESS_SUBJECT = "workshop.progress"  # learners publish here; INSTRUCTOR receives workshop.progress.<learner>
@@ -98,8 +104,8 @@ def guess_host() -> str:
     return next((a for a in addresses if not a.startswith("127.")), name)
 
 
-def passwords(learners: int) -> dict[str, str]:
-    users = [learner_name(n) for n in range(1, learners + 1)] + list(USERS)
+def passwords(learners: int, first: int = 1) -> dict[str, str]:
+    users = [learner_name(n) for n in range(first, learners + 1)] + (list(USERS) if first == 1 else [])
     return {user: secrets.token_urlsafe(12) for user in users}
 
 
@@ -111,11 +117,14 @@ def _limits(limits: dict) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in limits.items()) + "}"
 
 
-def render_config(options: Options, secret: dict[str, str]) -> str:
-    """The server configuration: accounts, users, JetStream limits, the progress export/import."""
+def render_config(options: Options, secret: dict[str, str], disabled=()) -> str:
+    """The server configuration: accounts, users, limits, the progress export/import. A disabled learner's
+    account stays (with its data) but has no user: a reload disconnects them and refuses their password."""
     learners = [learner_name(n) for n in range(1, options.learners + 1)]
     mem = _megabytes(LEARNER_LIMITS["max_mem"]) * len(learners) + _megabytes(INSTRUCTOR_LIMITS["max_mem"])
     disk = _megabytes(LEARNER_LIMITS["max_file"]) * len(learners) + _megabytes(INSTRUCTOR_LIMITS["max_file"])
+    total_connections = ACCOUNT_LIMITS["max_connections"] * len(learners) + 100  # the instructor's and tools'
+    server_limits = [f"{k}: {v}" for k, v in limits.SERVER.items() if k != "max_payload"]
     lines = [
         "# Generated by `make workshop` (room/workshop.py): do not edit, regenerate.",
         f"# {len(learners)} learners. Passwords are random per generation; this file is git-ignored.",
@@ -125,12 +134,16 @@ def render_config(options: Options, secret: dict[str, str]) -> str:
         f"host: {_quoted('0.0.0.0')}",
         f"port: {options.port}",
         f"http_port: {options.http_port}  # monitoring: learners see their own account with ?acc=learnerNN",
-        "max_payload: 1MB",
+        f"max_payload: {limits.SERVER['max_payload']}",
+        "# No learner can take the room down (room/limits.py, docs/room-at-scale.md):",
+        *server_limits,
+        f"max_connections: {total_connections}",
         "",
         "jetstream {",
         "  # store_dir comes from the command line (-sd), as for the course's own server.",
         f"  max_memory_store: {mem}MB",
         f"  max_file_store: {disk}MB",
+        f"  limits: {_limits(limits.JETSTREAM_SERVER_LIMITS)}",
         "}",
         "",
         f"system_account: {SYSTEM}",
@@ -154,10 +167,12 @@ def render_config(options: Options, secret: dict[str, str]) -> str:
         "  }",
     ]
     for name in learners:
+        user = f"{{user: {name}, password: {_quoted(secret[name])}}}" if name not in disabled else ""
         lines += [
-            f"  {name} {{",
+            f"  {name} {{" + ("  # disabled by the instructor: `make workshop-enable LEARNER=...`" * (not user)),
             f"    jetstream: {_limits(LEARNER_LIMITS)}",
-            f"    users: [{{user: {name}, password: {_quoted(secret[name])}}}]",
+            f"    limits: {_limits(ACCOUNT_LIMITS)}",
+            f"    users: [{user}]",
             f"    exports: [{{stream: {_quoted(PROGRESS_SUBJECT)}, accounts: [{INSTRUCTOR}]}}]",
             "  }",
         ]
@@ -182,43 +197,70 @@ def write_private(path: Path, text: str) -> None:
 
 
 def generate(options: Options, directory: Path = DIR) -> dict:
-    """Write the config, learners.csv and the sheet into `directory`; return the state to keep."""
-    secret = passwords(options.learners)
+    """A new workshop: passwords for everyone; write its files into `directory` and return its state."""
     host = options.url_host()
-    learners = {
+    state = {
+        "options": options.__dict__,
+        "passwords": passwords(options.learners),
+        "disabled": [],
+        "url_host": host,
+        "monitor_url": f"http://{host}:{options.http_port}",
+        "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return write_files(state, directory)
+
+
+def write_files(state: dict, directory: Path = DIR) -> dict:
+    """(Re)write the config, learners.csv and the sheet from `state` (passwords, disabled learners, the hub);
+    the URLs in the state follow. Nothing here changes a password."""
+    options, secret, host = Options(**state["options"]), state["passwords"], state["url_host"]
+    state["learners"] = {
         learner_name(n): url_for(learner_name(n), secret[learner_name(n)], host, options.port)
         for n in range(1, options.learners + 1)
     }
-    write_private(directory / CONFIG.name, render_config(options, secret))
-    rows = [["learner", "nats_url"], *learners.items()]
+    state["instructor_url"] = url_for("instructor", secret["instructor"], host, options.port)
+    state["admin_url"] = url_for("admin", secret["admin"], host, options.port)
+    write_private(directory / CONFIG.name, render_config(options, secret, state.get("disabled", ())))
+    hub = state.get("hub")
+    header = ["learner", "nats_url"] + (["hub_url", "hub_user", "hub_password"] if hub else [])
+    rows = [header] + [
+        [name, url] + ([hub["url"], name, hub["passwords"][name]] if hub else [])
+        for name, url in state["learners"].items()
+    ]
     write_private(directory / LEARNERS_CSV.name, "".join(",".join(row) + "\n" for row in rows))
-    monitor = f"http://{host}:{options.http_port}"
-    write_private(directory / SHEET.name, render_sheet(learners, monitor))
-    return {
-        "options": options.__dict__,
-        "learners": learners,
-        "instructor_url": url_for("instructor", secret["instructor"], host, options.port),
-        "admin_url": url_for("admin", secret["admin"], host, options.port),
-        "monitor_url": monitor,
-        "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
+    write_private(directory / SHEET.name, render_sheet(state["learners"], state["monitor_url"], hub))
+    return state
 
 
-def render_sheet(learners: dict[str, str], monitor_url: str) -> str:
-    """A printable HTML page: one slip per learner, cut along the dashed lines."""
-    slips = "\n".join(
-        f"""<div class="slip"><h2>NATS in Notebooks · {html.escape(name)}</h2>
-<p>Your server URL (it carries your password; keep it to yourself):</p>
-<pre>{html.escape(url)}</pre>
-<p>In a terminal, in the course folder: <code>export NATS_URL='{html.escape(url)}'</code> then
-<code>make lab</code> (Windows: <code>set NATS_URL=...</code> then <code>python -m tools lab</code>).
-Or paste the URL into a notebook's <code>nats_url = "..."</code> parameter.</p>
-<p>Your own monitoring view: {html.escape(monitor_url)}/connz?acc={html.escape(name)}</p></div>"""
-        for name, url in learners.items()
-    )
+def render_sheet(learners: dict[str, str], monitor_url: str, hub: dict | None = None) -> str:
+    """A printable HTML page: one slip per learner, cut along the dashed lines. With the hub, the browser
+    way comes first (nothing to install); the terminal lines are for bash, PowerShell and cmd."""
+
+    def slip(name: str, url: str) -> str:
+        e = html.escape
+        browser = (
+            f"""<p><b>In your browser (nothing to install):</b> open <code>{e(hub["url"])}</code>, log in as
+<code>{e(name)}</code> with the password <code>{e(hub["passwords"][name])}</code>.</p>
+"""
+            if hub
+            else ""
+        )
+        return f"""<div class="slip"><h2>NATS in Notebooks · {e(name)}</h2>
+{browser}<p>Your server URL (it carries your password; keep it to yourself):</p>
+<pre>{e(url)}</pre>
+<p>On your own laptop, in a terminal in the course folder, then <code>make lab</code>
+(or <code>python -m tools lab</code>):</p>
+<table><tr><td>bash, zsh (Linux, macOS)</td><td><code>export NATS_URL='{e(url)}'</code></td></tr>
+<tr><td>PowerShell (Windows)</td><td><code>$env:NATS_URL = '{e(url)}'</code></td></tr>
+<tr><td>cmd (Windows)</td><td><code>set "NATS_URL={e(url)}"</code></td></tr></table>
+<p>Or paste the URL into a notebook's <code>nats_url = "..."</code> parameter.
+Your own monitoring view: {e(monitor_url)}/connz?acc={e(name)}</p></div>"""
+
+    slips = "\n".join(slip(name, url) for name, url in learners.items())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Workshop: learners' URLs</title>
 <style>body{{font-family:sans-serif}} .slip{{border-bottom:2px dashed #888;padding:8px 0;break-inside:avoid}}
-pre{{font-size:13px;background:#f4f4f4;padding:6px}} h2{{font-size:16px;margin:4px 0}} p{{margin:4px 0}}</style>
+pre{{font-size:13px;background:#f4f4f4;padding:6px}} h2{{font-size:16px;margin:4px 0}} p{{margin:4px 0}}
+td{{font-size:12px;padding:1px 6px}}</style>
 </head><body>
 {slips}
 </body></html>
@@ -267,20 +309,22 @@ class WorkshopServer(EmbeddedServer):
 
 
 def read_state(directory: Path = DIR) -> dict | None:
-    try:
-        return json.loads((directory / STATE.name).read_text())
-    except (OSError, ValueError):
-        return None
+    return processes.read_state(directory / STATE.name)
+
+
+def save_state(state: dict, directory: Path = DIR) -> None:
+    processes.write_state(directory / STATE.name, {k: v for k, v in state.items() if k != "resumed"}, private=True)
 
 
 def running(directory: Path = DIR) -> dict | None:
-    """The state of a workshop server that is still running, else None."""
+    """The state of this folder's workshop server if it is still running, else None. A pid is trusted only
+    when it is a nats-server started with this folder's config (a stale pid may be anyone's by now)."""
     state = read_state(directory)
     if not state:
         return None
     if state["options"].get("compose"):
         return state if state.get("started") and _answers(state["local_monitor_url"]) else None
-    return state if state.get("pid") and pid_alive(state["pid"]) else None
+    return state if processes.is_server(state.get("pid"), directory / CONFIG.name) else None
 
 
 def _answers(monitor_url: str) -> bool:
@@ -301,22 +345,44 @@ def _compose(*args: str, timeout: float = 120.0) -> None:
         raise WorkshopError(f"`{' '.join(COMPOSE + list(args))}` failed:\n{result.stderr or result.stdout}")
 
 
-def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dict:
+def changes(old: dict, new: dict) -> list[str]:
+    """What differs between two workshops' options, one 'name: old -> new' each."""
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in new if old.get(k) != new.get(k)]
+
+
+def up(options: Options | None, directory: Path = DIR, *, new_room: bool = False, timeout: float = 20.0) -> dict:
     """Start the workshop's server; refuse if one already runs (`reset` replaces it).
 
-    A stopped workshop with the same options (a laptop restarted mid-day) starts again as it was: same
-    passwords, same data, the slips handed out still work. Other options generate a new workshop: new
-    passwords and empty accounts."""
+    A stopped workshop starts again as it was (same passwords, same data: the slips handed out still work),
+    with `options` None or equal to its own. Other options are refused, saying what changed, unless
+    `new_room`: then everything of the last room is deleted and new passwords are generated."""
     if state := running(directory):
         raise WorkshopError(
-            f"A workshop server already runs (pid {state['pid']}, "
-            f"{len(state['learners'])} learners): `make workshop-down` or `make workshop-reset`."
+            f"A workshop server already runs (pid {state['pid']}, {len(state['learners'])} learners): "
+            "`make workshop-add LEARNERS=N` adds latecomers; `make workshop-down` or `make workshop-reset`."
         )
+    state = read_state(directory)
+    if state and "passwords" not in state:  # a workshop from before passwords were kept: cannot resume
+        state = None
+    if options is None:
+        if not state:
+            raise WorkshopError("No stopped workshop to start again here: `make workshop LEARNERS=N HOST=...`.")
+        options = Options(**state["options"])
     if options.compose and (options.port, options.http_port) != (DEFAULT_PORT, DEFAULT_HTTP_PORT):
         raise WorkshopError("With --compose the ports are docker-compose.yml's: 4222 and 8222.")
-    state = read_state(directory)
-    if state and state["options"] == options.__dict__ and (directory / CONFIG.name).exists():
+    if state and (directory / CONFIG.name).exists() and not new_room:
+        changed = changes(state["options"], options.__dict__)
+        if changed:
+            raise WorkshopError(
+                "A stopped workshop is here with other options, and starting it with these would delete every "
+                f"learner's data and change every password. What differs: {'; '.join(changed)}.\n"
+                "To start it again as it was (same slips): `make workshop` (no options). "
+                "For latecomers: start it, then `make workshop-add LEARNERS=N`. "
+                "For a new room (new passwords, empty accounts): `make workshop-new LEARNERS=N HOST=...` "
+                "(python -m room up --new-room ...)."
+            )
         state["resumed"] = True
+        write_files(state, directory)  # the files as this version of the course writes them, same passwords
     else:
         shutil.rmtree(directory / STORE.name, ignore_errors=True)  # a new group: nothing of the last one
         state = generate(options, directory)
@@ -337,13 +403,88 @@ def up(options: Options, directory: Path = DIR, *, timeout: float = 20.0) -> dic
             ) from None
         state["pid"] = server.pid
     state |= {"local_url": server.url, "local_monitor_url": server.monitor_url}
-    write_private(directory / STATE.name, json.dumps({k: v for k, v in state.items() if k != "resumed"}, indent=2))
+    save_state(state, directory)
     asyncio.run(create_progress_stream(local_url(state, "instructor")))
     return state
 
 
+def reload(state: dict, directory: Path = DIR) -> None:
+    """Rewrite the files from `state` and have the running server reload its config (SIGHUP): accounts added
+    or users removed take effect without a restart; nobody else is disconnected."""
+    import signal
+
+    write_files(state, directory)
+    check_config(directory / CONFIG.name)
+    save_state(state, directory)
+    if state["options"].get("compose"):
+        _compose("kill", "-s", "SIGHUP", "nats-workshop")
+    else:
+        if not hasattr(signal, "SIGHUP"):
+            raise WorkshopError("Reloading the config needs SIGHUP (Linux or macOS): restart the workshop instead.")
+        os.kill(state["pid"], signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the reload is done when /varz shows the new config's time
+        try:
+            if monitor_get(state["local_monitor_url"], "/varz", 1.0).get("config_load_time") != state.get("loaded"):
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+def _loaded(state: dict) -> None:
+    try:
+        state["loaded"] = monitor_get(state["local_monitor_url"], "/varz", 1.0).get("config_load_time")
+    except OSError:
+        state["loaded"] = None
+
+
+def add(count: int, directory: Path = DIR) -> dict:
+    """Latecomers: `count` more learner accounts on the running workshop (config reload, no restart)."""
+    state = running(directory)
+    if not state:
+        raise WorkshopError("No workshop server is running: `make workshop` first, then add latecomers.")
+    if not 1 <= count <= 500 - len(state["learners"]):
+        raise WorkshopError("LEARNERS must be a number of latecomers to add, at least 1 (500 in all at most).")
+    first = state["options"]["learners"] + 1
+    state["options"]["learners"] += count
+    state["passwords"] |= passwords(first + count - 1, first)
+    if hub := state.get("hub"):
+        hub["passwords"] |= {learner_name(n): secrets.token_urlsafe(9) for n in range(first, first + count)}
+    _loaded(state)
+    reload(state, directory)
+    return state
+
+
+def set_enabled(learner: str, enabled: bool, directory: Path = DIR) -> str:
+    """Disable a learner (their connections are closed, their password refused; their data stays) or enable
+    them again: one config reload, no restart, nobody else disconnected."""
+    state = running(directory)
+    if not state:
+        raise WorkshopError("No workshop server is running.")
+    if learner not in state["learners"]:
+        raise WorkshopError(f"No learner {learner!r} here: the learners are {', '.join(state['learners'])}.")
+    disabled = set(state.get("disabled", []))
+    disabled = disabled - {learner} if enabled else disabled | {learner}
+    state["disabled"] = sorted(disabled)
+    _loaded(state)
+    reload(state, directory)
+    if enabled:
+        return f"{learner} is enabled again: the same slip works."
+    return (
+        f"{learner} is disabled: their connections are closed and their password refused; their streams and "
+        f"buckets are kept. `make workshop-enable LEARNER={learner}` lets them back in."
+    )
+
+
 def instructor_url(directory: Path = DIR) -> str:
-    """The instructor's URL for the workshop started from this folder (the progress board's default)."""
+    """The instructor's URL: NATS_URL when it is the instructor's (the board on the hub), else the workshop
+    started from this folder (the progress board's default)."""
+    from helpers.urls import clean
+
+    env = clean(os.environ.get("NATS_URL"))
+    if user_of(env) == "instructor":
+        return env
     state = read_state(directory)
     if not state:
         raise WorkshopError(
@@ -351,6 +492,13 @@ def instructor_url(directory: Path = DIR) -> str:
             "run `make workshop LEARNERS=N` first, or pass the instructor's URL."
         )
     return local_url(state, "instructor")
+
+
+def roster(directory: Path = DIR) -> list[str]:
+    """The learners of the workshop (for the board: learners with no verdict yet show too)."""
+    if os.environ.get("WORKSHOP_LEARNERS"):
+        return os.environ["WORKSHOP_LEARNERS"].split(",")
+    return list((read_state(directory) or {}).get("learners", {}))
 
 
 def local_url(state: dict, user: str) -> str:
@@ -367,35 +515,46 @@ def local_url(state: dict, user: str) -> str:
 
 
 async def create_progress_stream(instructor_url: str) -> None:
-    """The INSTRUCTOR account's stream of verdicts: a board opened late still sees the earlier ones."""
+    """The INSTRUCTOR account's stream of verdicts: a board opened late still sees the earlier ones. Capped:
+    a verdict over max_msg_size is refused by the stream, each learner keeps at most max_msgs_per_subject
+    (their own oldest go first), and the whole stream max_bytes (room/limits.py BOARD)."""
     import nats
-    from nats.js.api import StreamConfig
+    from nats.js.api import DiscardPolicy, StreamConfig
 
+    config = StreamConfig(
+        name=PROGRESS_STREAM,
+        subjects=[f"{PROGRESS_SUBJECT}.>"],
+        max_age=2 * 24 * 3600,
+        discard=DiscardPolicy.OLD,
+        **limits.BOARD,
+    )
     nc = await nats.connect(instructor_url, name="workshop-setup", connect_timeout=5, allow_reconnect=False)
     try:
-        await nc.jetstream().add_stream(
-            StreamConfig(
-                name=PROGRESS_STREAM, subjects=[f"{PROGRESS_SUBJECT}.>"], max_age=2 * 24 * 3600, max_bytes=64 * 2**20
-            )
-        )
+        js = nc.jetstream()
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:  # a stream from an older version of the course: bring it up to date
+            await js.update_stream(config)
     finally:
         await nc.close()
 
 
-def down(directory: Path = DIR) -> str:
+def down(directory: Path = DIR, *, timeout: float = 120.0) -> str:
+    """Stop this folder's workshop server, waiting (bounded) for JetStream to finish its shutdown."""
     state = running(directory)
     if not state:
         return "No workshop server is running."
     if state["options"].get("compose"):
-        _compose("rm", "--stop", "--force", "nats-workshop")
+        _compose("rm", "--stop", "--force", "nats-workshop", timeout=timeout + 30)
         state["started"] = False
+        how = ""
     else:
-        terminate_pid(state["pid"])
+        how = " " + processes.stop_server(state["pid"], directory / CONFIG.name, timeout, say=print)
     state["pid"] = None
-    write_private(directory / STATE.name, json.dumps(state, indent=2))
+    save_state(state, directory)
     return (
-        f"Stopped the workshop server; the learners' URLs stop working. Its data stays in {directory / 'store'} "
-        "until `make workshop-reset` or the next `make workshop`."
+        f"Stopped the workshop server;{how} The learners' URLs stop working. Its data stays in "
+        f"{directory / 'store'}: `make workshop` starts it again as it was."
     )
 
 
@@ -405,30 +564,76 @@ def reset(directory: Path = DIR, *, timeout: float = 20.0) -> dict:
     if not state:
         raise WorkshopError("No workshop to reset: start one with `make workshop LEARNERS=N`.")
     down(directory)
-    (directory / STATE.name).unlink()  # so that `up` generates anew
-    return up(Options(**state["options"]), directory, timeout=timeout)
+    return up(Options(**state["options"]), directory, new_room=True, timeout=timeout)
 
 
-def status(directory: Path = DIR) -> str:
+def rates(monitor_url: str, seconds: float = 1.0) -> dict[str, dict]:
+    """Per account: connections, subscriptions, messages in and out per second, JetStream API requests per
+    second and in all, streams and bytes stored. Two samples `seconds` apart of /accstatz and /jsz (no
+    per-connection listing: no 10,000-connection ceiling)."""
+
+    def sample():
+        acc = monitor_get(monitor_url, "/accstatz?unused=1", 5.0).get("account_statz") or []
+        js = monitor_get(monitor_url, "/jsz?accounts=true&streams=true", 5.0).get("account_details") or []
+        return time.monotonic(), {a["acc"]: a for a in acc}, {a["name"]: a for a in js}
+
+    t0, acc0, js0 = sample()
+    time.sleep(seconds)  # the interval the rates are measured over
+    t1, acc1, js1 = sample()
+    dt, out = t1 - t0, {}
+    for name in acc1.keys() | js1.keys():
+        a0, a1 = acc0.get(name, {}), acc1.get(name, {})
+        j0, j1 = js0.get(name, {}), js1.get(name, {})
+
+        def delta(x0, x1, *path):
+            for key in path:
+                x0, x1 = (x0 or {}).get(key, 0), (x1 or {}).get(key, 0)
+            return max(0, (x1 or 0) - (x0 or 0)) / dt
+
+        out[name] = {
+            "connections": a1.get("conns", 0),
+            "subscriptions": a1.get("num_subscriptions", 0),
+            "msgs_in_per_s": delta(a0, a1, "received", "msgs"),
+            "msgs_out_per_s": delta(a0, a1, "sent", "msgs"),
+            "api_per_s": delta(j0, j1, "api", "total"),
+            "api_errors_per_s": delta(j0, j1, "api", "errors"),
+            "streams": len(j1.get("stream_detail") or []),
+            "stored_mb": (j1.get("storage", 0) + j1.get("memory", 0)) / 2**20,
+        }
+    return out
+
+
+def status(directory: Path = DIR, seconds: float = 1.0) -> str:
     state = running(directory)
     if not state:
         return "No workshop server is running. Start one with `make workshop LEARNERS=N`."
     lines = [where(state), ""]
     try:
-        conns = monitor_get(state["local_monitor_url"], "/connz?auth=true&limit=10000").get("connections", [])
-        jsz = monitor_get(state["local_monitor_url"], "/jsz?accounts=true&streams=true").get("account_details", [])
+        now = rates(state["local_monitor_url"], seconds)
     except OSError as e:
         return "\n".join(lines + [f"The monitoring port does not answer: {e}"])
-    per_account = {}
-    for c in conns:
-        per_account[c.get("account")] = per_account.get(c.get("account"), 0) + 1
-    usage = {a["name"]: a for a in jsz}
-    lines.append(f"{'account':<12} {'connections':>11} {'streams':>8} {'stored':>10}")
+    lines.append(
+        f"{'account':<12} {'conns':>5} {'subs':>6} {'msgs in/s':>10} {'msgs out/s':>10} {'JS API/s':>9} "
+        f"{'streams':>7} {'stored':>9}  (rates over {seconds:.0f} s)"
+    )
+    disabled, alerts = set(state.get("disabled", [])), []
     for name in [*state["learners"], INSTRUCTOR]:
-        js = usage.get(name, {})
-        stored = (js.get("storage", 0) + js.get("memory", 0)) / 2**20
-        streams = len(js.get("stream_detail") or [])
-        lines.append(f"{name:<12} {per_account.get(name, 0):>11} {streams:>8} {stored:>8.1f}MB")
+        r = now.get(name) or dict.fromkeys(("connections", "subscriptions", "streams"), 0) | dict.fromkeys(
+            ("msgs_in_per_s", "msgs_out_per_s", "api_per_s", "stored_mb"), 0.0
+        )
+        flag = " DISABLED" if name in disabled else ""
+        if r["api_per_s"] > limits.API_RATE_ALERT and name in state["learners"]:
+            flag += " <- JetStream API loop?"
+            alerts.append(name)
+        lines.append(
+            f"{name:<12} {r['connections']:>5} {r['subscriptions']:>6} {r['msgs_in_per_s']:>10.0f} "
+            f"{r['msgs_out_per_s']:>10.0f} {r['api_per_s']:>9.0f} {r['streams']:>7} {r['stored_mb']:>7.1f}MB{flag}"
+        )
+    for name in alerts:
+        lines.append(
+            f"\n{name} makes more than {limits.API_RATE_ALERT:.0f} JetStream API requests a second: other learners' "
+            f"JetStream calls may time out. `make workshop-disable LEARNER={name}` stops them (their data stays)."
+        )
     return "\n".join(lines)
 
 
@@ -456,12 +661,15 @@ def where(state: dict) -> str:
 
 
 def board() -> int:
-    """JupyterLab on the course's notebooks/ with the instructor's URL as NATS_URL: open
-    instructor/progress-board.ipynb there."""
+    """JupyterLab on the course's notebooks/: open instructor/progress-board.ipynb there. The board reads the
+    instructor's URL from .workshop/ itself: no password goes through the environment or onto the screen."""
     from tools import workspace
     from tools.lab import lab
 
-    os.environ["NATS_URL"] = instructor_url()
+    state = running()
+    if not state:
+        raise WorkshopError("No workshop server is running: `make workshop` first.")
+    os.environ["NATS_URL"] = local_url(state, "instructor")  # lab() prints it redacted (server.shown_url)
     print("Open instructor/progress-board.ipynb in JupyterLab and Run All.")
     return lab([], workspace.COURSE)
 
@@ -471,7 +679,7 @@ class WorkshopError(RuntimeError):
 
 
 # --------------------------------------------------------------------------
-# `python -m room up|down|status|reset`
+# `python -m room up|add|disable|enable|down|status|reset|board|hub|hub-down`
 
 
 def main(argv=None) -> int:
@@ -479,35 +687,67 @@ def main(argv=None) -> int:
         prog="python -m room", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    start = sub.add_parser("up", help="generate accounts and passwords, start the server")
-    start.add_argument("--learners", type=int, required=True)
+    start = sub.add_parser("up", help="start the workshop: a stopped one as it was, else a new one")
+    start.add_argument("--learners", type=int, help="how many learners (a new workshop); omit to resume")
     start.add_argument(
         "--host",
-        default="0.0.0.0",
         help="address to listen on (default 0.0.0.0: every interface; 127.0.0.1: this machine only)",
     )
     start.add_argument(
         "--public-host",
         help="host written into the learners' URLs (default: --host, or this machine's address when --host is 0.0.0.0)",
     )
-    start.add_argument("--port", type=int, default=DEFAULT_PORT)
-    start.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT)
+    start.add_argument("--port", type=int)
+    start.add_argument("--http-port", type=int)
     start.add_argument(
         "--compose",
         action="store_true",
         help="run the server with docker compose (profile `workshop`) instead of the embedded binary",
     )
+    start.add_argument(
+        "--new-room", action="store_true", help="delete a stopped workshop's data and passwords if options differ"
+    )
+    more = sub.add_parser("add", help="latecomers: more learner accounts on the running workshop (no restart)")
+    more.add_argument("count", type=int)
+    for name, text in (("disable", "close a learner's connections and refuse them"), ("enable", "let them in")):
+        sub.add_parser(name, help=text + " (config reload, no restart)").add_argument("learner")
     sub.add_parser("down", help="stop the workshop server")
-    sub.add_parser("status", help="where it listens, connections and JetStream use per learner")
+    sub.add_parser("status", help="per learner: connections, message and API rates, storage")
     sub.add_parser("reset", help="new passwords and empty accounts for the next group, same options")
     sub.add_parser("board", help="JupyterLab as the instructor, to open instructor/progress-board.ipynb")
+    hub = sub.add_parser("hub", help="JupyterHub for the learners (root, Linux): room/hub.py")
+    hub.add_argument("--learners", type=int)
+    hub.add_argument("--host", default="0.0.0.0")
+    hub.add_argument("--public-host")
+    hub.add_argument("--hub-port", type=int, default=8000)
+    hub.add_argument("--idle-minutes", type=float, default=60.0)
+    sub.add_parser("hub-down", help="stop JupyterHub, the learners' servers and the workshop server")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
-            if not 1 <= args.learners <= 500:
+            fields = ("learners", "host", "public_host", "port", "http_port")
+            given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+            state = read_state()
+            if args.new_room or not state or "passwords" not in state:  # a new workshop
+                if "learners" not in given:
+                    raise WorkshopError("A new workshop needs LEARNERS=N (python -m room up --learners N).")
+                options = Options(**given, compose=args.compose)
+            elif given or args.compose != state["options"].get("compose", False):
+                options = Options(**(state["options"] | given | {"compose": args.compose}))
+            else:
+                options = None  # start the stopped workshop again as it was
+            if options and not 1 <= options.learners <= 500:
                 raise WorkshopError("--learners must be between 1 and 500")
-            state = up(Options(args.learners, args.host, args.public_host, args.port, args.http_port, args.compose))
+            state = up(options, new_room=args.new_room)
             print(where(state))
+        elif args.command == "add":
+            state = add(args.count)
+            print(
+                f"Added {args.count} learners (now {len(state['learners'])}); nobody was disconnected. "
+                "Print the new slips from .workshop/sheet.html (the others are unchanged)."
+            )
+        elif args.command in ("disable", "enable"):
+            print(set_enabled(args.learner, args.command == "enable"))
         elif args.command == "reset":
             state = reset()
             print("New passwords, empty accounts. Hand out the new sheet.\n" + where(state))
@@ -515,6 +755,14 @@ def main(argv=None) -> int:
             print(down())
         elif args.command == "board":
             return board()
+        elif args.command == "hub":
+            from room import hub as hub_mode
+
+            return hub_mode.up_command(args)
+        elif args.command == "hub-down":
+            from room import hub as hub_mode
+
+            print(hub_mode.down())
         else:
             print(status())
     except (WorkshopError, FileNotFoundError) as e:
