@@ -181,6 +181,9 @@ async def test_verdicts_reach_the_instructor_only_in_workshop_mode(room, nats_se
         learner = type("S", (), {"url": workshop.local_url(state, "learner02"), "monitor_url": None})()
         assert (await check_echo("echo", learner, show=False)).ok
         assert (await check_echo("nope", learner, show=False)).status == "wrong"
+        deadline = time.monotonic() + 5  # the import hands the verdict to the stream after publish returned
+        while (await js.stream_info(progress.STREAM)).state.messages < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         msg = await js.get_msg(progress.STREAM, seq=2)
         assert msg.subject == "workshop.progress.learner02"
         body = json.loads(msg.data)
@@ -233,3 +236,192 @@ async def stream_names(url):
         return [s.config.name for s in await nc.jetstream().streams_info()]
     finally:
         await nc.close()
+
+
+# --------------------------------------------------------------------------
+# Issue 17: limits, restarts, disabling, the board's defences, no password shown.
+
+
+async def _connect_all(url, n):
+    async def quiet(_):
+        pass
+
+    held, refused = [], None
+    for _ in range(n):
+        try:
+            held.append(await nats.connect(url, allow_reconnect=False, error_cb=quiet, connect_timeout=2))
+        except Exception as e:  # noqa: BLE001 - the refusal is what is measured
+            refused = e
+            break
+    return held, refused
+
+
+async def test_a_learner_cannot_hold_too_many_connections_or_subscriptions(room):
+    state, _ = room
+    url = workshop.local_url(state, "learner01")
+    cap = workshop.ACCOUNT_LIMITS["max_connections"]
+    held, refused = await _connect_all(url, cap + 5)
+    try:
+        assert len(held) == cap and "maximum account active connections exceeded" in str(refused)
+        other, _ = await _connect_all(workshop.local_url(state, "learner02"), 1)  # the others still get in
+        assert len(other) == 1
+        await other[0].close()
+    finally:
+        for nc in held:
+            await nc.close()
+    nc = await nats.connect(url)
+    try:
+        for i in range(workshop.ACCOUNT_LIMITS["max_subscriptions"] + 50):
+            await nc.subscribe(f"s.{i}")
+        await nc.flush(timeout=5)
+        await asyncio.sleep(0.2)  # the server logs the refusals; the monitor shows what it holds
+        subs = monitor.monitor_get(state["local_monitor_url"], "/connz?subs=1&acc=learner01")["connections"]
+        assert sum(c["num_subscriptions"] for c in subs) <= workshop.ACCOUNT_LIMITS["max_subscriptions"]
+    finally:
+        await nc.close()
+
+
+def test_a_stopped_workshop_with_other_options_is_refused_and_kept(room):
+    state, directory = room
+    workshop.down(directory)
+    changed = workshop.Options(**(state["options"] | {"learners": 3}))
+    with pytest.raises(workshop.WorkshopError, match=r"learners: 2 -> 3") as error:
+        workshop.up(changed, directory)
+    assert "make workshop-add" in str(error.value)
+    again = workshop.up(None, directory)  # `make workshop` with no options: as it was
+    assert again["learners"] == state["learners"]
+    find_server(workshop.local_url(again, "learner01"))  # the old slip still works
+
+
+def test_latecomers_and_disable_by_reload_nobody_else_disconnected(room):
+    state, directory = room
+
+    async def scenario():
+        one = await nats.connect(workshop.local_url(state, "learner01"), allow_reconnect=False)
+        two = await nats.connect(workshop.local_url(state, "learner02"), allow_reconnect=False)
+        added = await asyncio.to_thread(workshop.add, 2, directory)
+        assert list(added["learners"]) == ["learner01", "learner02", "learner03", "learner04"]
+        assert added["learners"]["learner01"] == state["learners"]["learner01"]  # old slips unchanged
+        four = await nats.connect(workshop.local_url(added, "learner04"), allow_reconnect=False)
+        await four.jetstream().add_stream(StreamConfig(name="LATE", subjects=["late"]))  # JetStream works
+        assert "disabled" in await asyncio.to_thread(workshop.set_enabled, "learner02", False, directory)
+        deadline = time.monotonic() + 5
+        while not two.is_closed and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the reload closes learner02's connection
+        assert two.is_closed and one.is_connected and four.is_connected
+        with pytest.raises(nats.errors.Error):
+            await nats.connect(workshop.local_url(added, "learner02"), allow_reconnect=False, max_reconnect_attempts=0)
+        await asyncio.to_thread(workshop.set_enabled, "learner02", True, directory)
+        back = await nats.connect(workshop.local_url(added, "learner02"), allow_reconnect=False)
+        for nc in (one, four, back):
+            await nc.close()
+
+    asyncio.run(scenario())
+    assert "DISABLED" not in workshop.status(directory, seconds=0.2)
+
+
+def test_a_stale_pid_is_not_trusted(room, tmp_path):
+    state, directory = room
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        fake = tmp_path / "fake"
+        fake.mkdir()
+        (fake / "nats-server.conf").write_text("")
+        (fake / "state.json").write_text(json.dumps(state | {"pid": sleeper.pid}))
+        assert workshop.running(fake) is None and "No workshop server is running" in workshop.status(fake)
+        assert workshop.down(fake) == "No workshop server is running." and sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert workshop.running(directory)["pid"] == state["pid"]
+
+
+def test_status_shows_rates_and_no_password(room):
+    state, directory = room
+    text = workshop.status(directory, seconds=0.2)
+    assert "JS API/s" in text and "msgs in/s" in text and "learner02" in text
+    for password in state["passwords"].values():
+        assert password not in text
+
+
+def test_the_board_skips_forged_malformed_and_oversized(tmp_path):
+    skipped = progress.Skipped()
+    good = json.dumps(
+        {"learner": "learner01", "exercise": "streams.capture", "status": "correct", "time": "2026-12-06T10:00:00"}
+    )
+    ok = progress.decode("workshop.progress.learner01", good.encode(), skipped)
+    assert ok == json.loads(good)
+    subject = "workshop.progress.learner01"
+    bad = [
+        (subject, good.replace('"learner01"', '"learner02"').encode(), "forged"),
+        (subject, b"not json", "malformed"),
+        (subject, b"[1, 2]", "malformed"),
+        (subject, json.dumps({"exercise": "x.y", "status": "correct"}).encode(), "malformed"),  # no time
+        (
+            subject,
+            json.dumps({"exercise": "x.y", "status": "pwned", "time": "2026-12-06T10:00:00"}).encode(),
+            "malformed",
+        ),
+        (subject, b"{" + b" " * 5000 + b"}", "oversized"),
+        ("workshop.progress.learner99-FAKE", good.encode(), "malformed"),
+    ]
+    for subj, data, _ in bad:
+        assert progress.decode(subj, data, skipped) is None
+    assert skipped == {"forged": 1, "malformed": 5, "oversized": 1}
+    table = progress.table([ok], ["learner01", "learner02"])
+    assert table.loc["learner02", "correct"] == 0 and table.loc["learner01", "correct"] == 1
+
+
+async def test_forged_and_malformed_verdicts_through_the_server(room):
+    state, _ = room
+    learner = await nats.connect(workshop.local_url(state, "learner01"))
+    board = await nats.connect(workshop.local_url(state, "instructor"))
+    try:
+        forged = {
+            "learner": "learner02",
+            "exercise": "streams.capture",
+            "status": "correct",
+            "time": "2026-12-06T10:00:00",
+        }
+        await learner.publish("workshop.progress", json.dumps(forged).encode())
+        await learner.publish("workshop.progress", b"not json")
+        await learner.publish(
+            "workshop.progress.learner02", json.dumps(forged).encode()
+        )  # stays in learner01's account
+        await learner.publish("workshop.progress", b"x" * 4096)  # over the stream's max_msg_size: never stored
+        await learner.flush()
+        js = board.jetstream()
+        deadline = time.monotonic() + 5
+        while (info := await js.stream_info(progress.STREAM)).state.messages < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert info.state.messages == 2 and info.config.max_msg_size == progress.MAX_BYTES
+        skipped, verdicts = progress.Skipped(), []
+        for seq in (1, 2):
+            msg = await js.get_msg(progress.STREAM, seq)
+            assert msg.subject == "workshop.progress.learner01"
+            if (v := progress.decode(msg.subject, msg.data, skipped)) is not None:
+                verdicts.append(v)
+        assert verdicts == [] and skipped == {"forged": 1, "malformed": 1}
+        assert "learner02" not in set(progress.table(verdicts, []).index)
+    finally:
+        await learner.close()
+        await board.close()
+
+
+def test_the_sheet_has_every_shell_and_the_hub(tmp_path):
+    state = workshop.generate(options(2), tmp_path)
+    sheet = (tmp_path / "sheet.html").read_text()
+    assert "export NATS_URL=" in sheet and "$env:NATS_URL = " in sheet and 'set "NATS_URL=' in sheet
+    state["hub"] = {"url": "http://127.0.0.1:8000", "passwords": {"learner01": "hub-one", "learner02": "hub-two"}}
+    workshop.write_files(state, tmp_path)
+    rows = list(csv.reader((tmp_path / "learners.csv").read_text().splitlines()))
+    assert rows[0][:2] == ["learner", "nats_url"] and rows[0][2:] == ["hub_url", "hub_user", "hub_password"]
+    assert rows[1][2:] == ["http://127.0.0.1:8000", "learner01", "hub-one"]
+    assert "hub-two" in (tmp_path / "sheet.html").read_text()
+
+
+def test_limits_are_in_the_config(tmp_path):
+    workshop.generate(options(2), tmp_path)
+    config = (tmp_path / "nats-server.conf").read_text()
+    assert config.count("limits: {max_connections: 64, max_subscriptions: 10000, max_payload: 1048576}") == 2
+    assert "max_pending: 8MB" in config and "limits: {max_ack_pending: 10000" in config
