@@ -19,7 +19,8 @@ INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --compile-b
 	else $(BIN)/python -m pip install -q --disable-pip-version-check "$$@"; fi' install
 
 .PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav lint format up down status \
-	clean workshop workshop-status workshop-board workshop-reset workshop-down wheelhouse
+	clean workshop workshop-new workshop-add workshop-disable workshop-enable workshop-status workshop-board \
+	workshop-reset workshop-down hub hub-down test-hub wheelhouse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -57,7 +58,7 @@ site: install-dev  ## the HTML edition in site/: executes every notebook (its te
 	$(BIN)/python -m pytest -m notebook tests/test_notebooks.py $(PARALLEL)
 	$(BIN)/python -m tools.site
 
-test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server
+test-workshop: install-dev  ## slow: three learners run every notebook at once on one workshop server, through a latency proxy
 	$(BIN)/python -m pytest -m workshop
 
 check: install-dev  ## seconds, no kernels: lint, format, structure, navigation, checker unit tests
@@ -85,12 +86,23 @@ status: install  ## which server the course uses
 	$(BIN)/python -m helpers status
 
 # Workshop mode (docs/instructor-kit.md): one server for a room, one NATS account per learner.
-LEARNERS ?= 20
-HOST ?= 0.0.0.0
-PORT ?= 4222
-HTTP_PORT ?= 8222
-workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches> [PORT=4222 HTTP_PORT=8222]
-	$(BIN)/python -m room up --learners $(LEARNERS) --host $(HOST) --port $(PORT) --http-port $(HTTP_PORT)
+# Only the options given are passed: `make workshop` alone starts a stopped workshop again as it was.
+ROOM_OPTIONS = $(if $(LEARNERS),--learners $(LEARNERS)) $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) \
+	$(if $(HTTP_PORT),--http-port $(HTTP_PORT))
+workshop: install  ## make workshop LEARNERS=20 HOST=<address the room reaches>; alone: restart a stopped one as it was
+	$(BIN)/python -m room up $(ROOM_OPTIONS)
+
+workshop-new: install  ## a new room in place of a stopped one (new passwords, empty accounts): LEARNERS=N HOST=...
+	$(BIN)/python -m room up --new-room $(ROOM_OPTIONS)
+
+workshop-add: install  ## latecomers: make workshop-add LEARNERS=2 adds two accounts (config reload, no restart)
+	$(BIN)/python -m room add $(LEARNERS)
+
+workshop-disable: install  ## make workshop-disable LEARNER=learner07: close their connections, refuse them (reload)
+	$(BIN)/python -m room disable $(LEARNER)
+
+workshop-enable: install  ## make workshop-enable LEARNER=learner07: let them back in (same slip)
+	$(BIN)/python -m room enable $(LEARNER)
 
 workshop-status: install  ## where it listens; connections and JetStream use per learner
 	$(BIN)/python -m room status
@@ -101,8 +113,21 @@ workshop-board: install  ## JupyterLab as the instructor: open instructor/progre
 workshop-reset: install  ## new passwords and empty accounts for the next group
 	$(BIN)/python -m room reset
 
-workshop-down:  ## stop the workshop server
+workshop-down:  ## stop the workshop server (waits for JetStream's shutdown, bounded)
 	$(BIN)/python -m room down
+
+# The hub (room/hub.py): as root on the workshop's own Linux box; learners need only a browser.
+HUB_PORT ?= 8000
+IDLE_MINUTES ?= 60
+hub: install  ## sudo make hub LEARNERS=20 HOST=<address>: JupyterHub, one OS user per learner [HUB_PORT IDLE_MINUTES]
+	$(BIN)/python -m room hub $(if $(LEARNERS),--learners $(LEARNERS)) --host $(or $(HOST),0.0.0.0) \
+		--hub-port $(HUB_PORT) --idle-minutes $(IDLE_MINUTES)
+
+hub-down:  ## stop JupyterHub, the learners' servers and the workshop server (OS users and their work stay)
+	$(BIN)/python -m room hub-down
+
+test-hub: install-dev  ## slow, root: three learners log in through the hub in Chromium at once (tests/test_hub.py)
+	$(BIN)/python -m pytest -m hub tests/test_hub.py
 
 wheelhouse: install  ## before a workshop: every pinned requirement in wheelhouse/, for installing offline
 	$(BIN)/python -m pip download --disable-pip-version-check --dest wheelhouse -r requirements.txt "setuptools>=68"
