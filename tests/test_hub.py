@@ -89,7 +89,9 @@ def learner_session(state: dict, name: str, results: dict) -> None:
             seen["lab_after_s"] = round(time.monotonic() - started, 1)
             for stem in STEMS:
                 page.locator(".jp-DirListing-itemText").get_by_text(f"{stem}.ipynb", exact=True).dblclick()
-                page.wait_for_function(f"path => {PANEL} && {PANEL}.context && {PANEL}.context.path === path", arg=f"{stem}.ipynb")
+                page.wait_for_function(
+                    f"path => {PANEL} && {PANEL}.context && {PANEL}.context.path === path", arg=f"{stem}.ipynb"
+                )
                 page.wait_for_function(KERNEL_IDLE, timeout=180_000, polling=250)
                 page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
                 page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
@@ -182,7 +184,12 @@ def test_three_learners_in_chromium_through_the_hub(room):
     for t in threads:
         t.join()
     print(f"peak memory per learner (single-user server + kernels + their services), MB: {memory}")
-    print({n: {k: v if not isinstance(v, dict) else {"errors": v["errors"]} for k, v in r.items()} for n, r in results.items()})
+    print(
+        {
+            n: {k: v if not isinstance(v, dict) else {"errors": v["errors"]} for k, v in r.items()}
+            for n, r in results.items()
+        }
+    )
     for name in names:
         assert "error" not in results[name], results[name]
         for stem in STEMS:
@@ -199,14 +206,16 @@ def test_three_learners_in_chromium_through_the_hub(room):
         assert {key.split(".")[0] for key in by_learner[name]} == {"start-here", "streams"}, by_learner[name]
 
     probe = f"""
-for path in {[
-        "/home/learner02/my-work/00-start-here.ipynb",
-        str(directory / "learners.csv"),
-        str(directory / "sheet.html"),
-        str(directory / "nats-server.conf"),
-        str(directory / "state.json"),
-        str(directory / "hub" / "hub-state.json"),
-    ]!r}:
+for path in {
+        [
+            "/home/learner02/my-work/00-start-here.ipynb",
+            str(directory / "learners.csv"),
+            str(directory / "sheet.html"),
+            str(directory / "nats-server.conf"),
+            str(directory / "state.json"),
+            str(directory / "hub" / "hub-state.json"),
+        ]!r
+    }:
     try:
         open(path).read()
         print("READ", path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 import stat
 import subprocess
 import time
@@ -425,3 +426,32 @@ def test_limits_are_in_the_config(tmp_path):
     config = (tmp_path / "nats-server.conf").read_text()
     assert config.count("limits: {max_connections: 64, max_subscriptions: 10000, max_payload: 1048576}") == 2
     assert "max_pending: 8MB" in config and "limits: {max_ack_pending: 10000" in config
+
+
+def test_kubernetes_values_parse_and_agree_with_the_workshop_config(tmp_path):
+    from room import kubernetes
+
+    assert kubernetes.main(["--check"]) == 0, "run `python -m room.kubernetes --page`"
+    text = kubernetes.PAGE.read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    nats_values, hub_values = (yaml.safe_load(b) for b in blocks)
+    state = workshop.generate(options(3), tmp_path)
+    merged = nats_values["config"]["merge"]
+    learners = list(state["learners"])
+    assert set(merged["accounts"]) == {*learners, "INSTRUCTOR", "SYS"}
+    config = (tmp_path / "nats-server.conf").read_text()
+    for name in learners:
+        account = merged["accounts"][name]
+        assert account["limits"] == workshop.ACCOUNT_LIMITS and account["jetstream"] == workshop.LEARNER_LIMITS
+        assert [u["user"] for u in account["users"]] == [name]
+    assert f"limits: {{max_connections: {workshop.ACCOUNT_LIMITS['max_connections']}," in config
+    for key in ("max_pending", "max_payload"):
+        assert f"{key}: {merged[key]}" in config
+    imports = {i["to"] for i in merged["accounts"]["INSTRUCTOR"]["imports"]}
+    assert imports == {f"workshop.progress.{n}" for n in learners}
+    assert hub_values["hub"]["config"]["Authenticator"]["allowed_users"] == [*learners, "instructor"]
+    assert hub_values["cull"]["enabled"] is True
+    real_nats, _ = kubernetes.values(state)  # with real passwords: the same shape
+    assert (
+        real_nats["config"]["merge"]["accounts"]["learner01"]["users"][0]["password"] == state["passwords"]["learner01"]
+    )
