@@ -150,7 +150,14 @@ def ensure_user(name: str, course_notebooks: Path, *, board: bool = False) -> Pa
 def remove_user(name: str) -> None:
     """Delete an OS user and their home (tests; `hub-down --remove-users`)."""
     if user_exists(name):
-        subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True, timeout=10)  # their processes only
+        uid = pwd.getpwnam(name).pw_uid
+        for status in Path("/proc").glob("[0-9]*/status"):  # that user's processes, each by its pid
+            try:
+                owner = next(line for line in status.read_text().splitlines() if line.startswith("Uid:"))
+                if int(owner.split()[1]) == uid:
+                    os.kill(int(status.parent.name), signal.SIGKILL)
+            except (OSError, StopIteration, ValueError):
+                continue
         subprocess.run(["userdel", "--remove", name], capture_output=True, timeout=30)
 
 
@@ -191,6 +198,7 @@ c.ConfigurableHTTPProxy.command = [{proxy!r}]
 c.ConfigurableHTTPProxy.api_url = {proxy_api!r}
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.cmd = [{singleuser!r}]
+# Kernels listen on loopback TCP; every message is signed with a key in the learner's private runtime folder.
 c.Spawner.args = ["--LabApp.expose_app_in_browser=True"]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~/my-work"
