@@ -31,6 +31,7 @@ from room import limits, workshop
 CONNECTIONS = 1_000  # the flood's bound (20,000 took a server out of file descriptors)
 SUBSCRIPTIONS = 200_000
 NEVER_READING = 30
+SETUP_SECONDS = 90  # the most an attack's set-up may take (200,000 subscriptions from Python: ~10-40 s)
 API_TASKS = 64
 ABUSES = {
     "none": "nothing (baseline)",
@@ -51,28 +52,45 @@ async def attack(kind: str, url: str, seconds: float) -> dict:
     async def quiet(_):
         pass
 
-    end = time.monotonic() + seconds
+    setup_end = time.monotonic() + SETUP_SECONDS
     result: dict = {}
+
+    def ready():  # the set-up is done: the victim measures from now on, for `seconds`
+        nonlocal end
+        print("READY", flush=True)
+        end = time.monotonic() + seconds
+
+    end = 0.0
     if kind == "connections":
         held = []
         try:
-            while len(held) < CONNECTIONS and time.monotonic() < end:
+            while len(held) < CONNECTIONS and time.monotonic() < setup_end:
                 held.append(await nats.connect(url, allow_reconnect=False, error_cb=quiet, connect_timeout=2))
         except Exception as e:  # noqa: BLE001 - refused is the point
             result["refused"] = str(e)[:80]
         result["held"] = len(held)
-        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        ready()
+        await asyncio.sleep(seconds)
+        result["still_open"] = sum(nc.is_connected for nc in held)
         for nc in held:
             await nc.close()
     elif kind == "subscriptions":
         nc = await nats.connect(url, error_cb=quiet, allow_reconnect=False)
-        for i in range(SUBSCRIPTIONS):
-            if nc.is_closed or time.monotonic() > end:
-                break
-            await nc.subscribe(f"abuse.{i}")
-            if i % 5000 == 0:
-                await nc.flush(timeout=10)
-        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        subscribed = 0
+        try:
+            for i in range(SUBSCRIPTIONS):
+                if nc.is_closed or time.monotonic() > setup_end:
+                    break
+                await nc.subscribe(f"abuse.{i}")
+                subscribed += 1
+                if i % 5000 == 0:
+                    await nc.flush(timeout=10)
+            await nc.flush(timeout=10)
+        except Exception as e:  # noqa: BLE001 - cut off by the server is the point
+            result["refused"] = str(e)[:80] or type(e).__name__
+        result["subscribed"], result["connection_closed"] = subscribed, nc.is_closed
+        ready()
+        await asyncio.sleep(seconds)
         if not nc.is_closed:
             await nc.close()
     elif kind == "never-reading":
@@ -87,6 +105,7 @@ async def attack(kind: str, url: str, seconds: float) -> dict:
             )
             socks.append(s)
         nc = await nats.connect(url, error_cb=quiet, allow_reconnect=False)
+        ready()
         payload, sent = b"x" * 1024, 0
         while time.monotonic() < end and not nc.is_closed:
             for _ in range(200):
@@ -103,6 +122,7 @@ async def attack(kind: str, url: str, seconds: float) -> dict:
         js = nc.jetstream(timeout=2)
         await js.add_stream(name="ABUSE", subjects=["abuse.js"])
         count = 0
+        ready()
 
         async def loop():
             nonlocal count
@@ -185,12 +205,15 @@ def run_round(state: dict, directory: Path, kind: str, seconds: float, after: bo
     proc = None
     if kind != "none":
         proc = subprocess.Popen(
-            [sys.executable, "-m", "room.abuse", "attack", kind, attacker_url, str(seconds + 3)],
+            [sys.executable, "-m", "room.abuse", "attack", kind, attacker_url, str(seconds + 1)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-    time.sleep(min(1.5, seconds / 4))  # the attack gets going before the victim measures
+        line = proc.stdout.readline()  # READY: its set-up is done (bounded by SETUP_SECONDS in the attacker)
+        if line.strip() != "READY":
+            raise RuntimeError(f"the {kind} attack did not get going: {line!r}")
+    time.sleep(0.5)  # the attack gets going before the victim measures
     row: dict = {"abuse": kind, "limits": "after" if after else "before"}
     flagged = None
     if kind == "jetstream-api" and after:
@@ -221,7 +244,7 @@ def run_round(state: dict, directory: Path, kind: str, seconds: float, after: bo
     watcher.join(10)
     if proc:
         try:
-            out, _ = proc.communicate(timeout=seconds + 60)
+            out, _ = proc.communicate(timeout=seconds + 30)
             row["attack"] = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
         except (subprocess.TimeoutExpired, ValueError):
             proc.kill()
@@ -267,6 +290,19 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         attack = r.get("attack", {})
         holds = f"server peak: {r['server_conns']:,} connections, {r['server_subs']:,} subscriptions"
+        if "held" in attack:
+            holds = f"held {attack['held']:,} connections; " + holds
+        if "subscribed" in attack:
+            holds = (
+                f"sent {attack['subscribed']:,} SUBs"
+                + (", then was cut off" * attack["connection_closed"])
+                + "; "
+                + holds
+            )
+        if "published" in attack:
+            holds = f"published {attack['published']:,} messages; " + holds
+        if "requests" in attack:
+            holds = f"made {attack['requests']:,} API requests; " + holds
         if "refused" in attack:
             holds += f" (refused: {attack['refused'].strip()[:60]})"
         if r.get("flagged_after_s") is not None:
