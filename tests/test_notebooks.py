@@ -25,6 +25,7 @@ def check_run(stem, case, run, status):
     assert run.verdicts() == expected, (
         f"{run.name}: exercise verdicts {run.verdicts()}, expected {expected}; open {run.path}"
     )
+    assert not run.stderr, f"{run.name} wrote to stderr (a learner sees a red box): {run.stderr[:3]}; open {run.path}"
     case.check(run)
     budget = case.budget * BUDGET_SCALE
     assert run.cell_seconds < budget, (
