@@ -77,6 +77,8 @@ class Case:
                    does the work but keeps the template's `return ...`.
     slow_checkers: its checkers start private servers or clusters (seconds each): `make check` leaves
                    their answers to `make test`.
+    any_order:     its JetStream assets live on the shared server beside the other JetStream notebooks':
+                   tests/test_jetstream_any_order.py runs every such notebook in reverse order on one server.
     """
 
     check: Callable[[Run], None]
@@ -86,6 +88,7 @@ class Case:
     wrong_answers: tuple = ()
     right_answers: tuple = ()
     slow_checkers: bool = False
+    any_order: bool = False
 
 
 def slug(stem: str) -> str:
