@@ -4,6 +4,8 @@ nats-py patched as everywhere in the course (helpers/nats_py_fixes.py)."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +15,17 @@ from helpers.embedded import EmbeddedServer
 from tests.harness import DURATIONS, EXECUTED, execute
 
 nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering and KV marker bugs
+
+
+def pytest_configure(config):
+    """A SIGTERM (CI's time limit, `kill`) ends pytest like Ctrl-C does: fixtures tear down and atexit runs, so no
+    embedded server outlives the run. Each xdist worker installs it too."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_addoption(parser):
