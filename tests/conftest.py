@@ -111,3 +111,12 @@ def pytest_terminal_summary(terminalreporter):
         f"{'total':<45} {sum(d[1] for d in SUMMARY):6.2f} s in cells, "
         f"{sum(d[2] for d in SUMMARY):6.2f} s with kernel start"
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """`-k 14` finding nothing is rarely what was meant: say which tests the default markers leave out."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.option.keyword:
+        session.config.get_terminal_writer().line(
+            "No test matched. The default run leaves out learner, workshop and browser tests: add -m learner "
+            "(make test-learner), -m workshop or -m browser; a notebook's tests match its slug, e.g. -k flow_control."
+        )
