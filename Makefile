@@ -48,7 +48,7 @@ test: install-dev  ## execute every notebook against a real server and check its
 	$(BIN)/python -m pytest $(PARALLEL)
 
 test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice; notebooks in any order
-	$(BIN)/python -m pytest -m learner
+	$(BIN)/python -m pytest -m learner $(PARALLEL)
 
 test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook, screenshots in test-output/
 	$(BIN)/python -m pytest -m browser tests/test_browser.py
