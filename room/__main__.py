@@ -1,8 +1,11 @@
-"""`python -m room up|down|status|reset|board`: workshop mode without make (room/workshop.py)."""
+"""`python -m room up|add|disable|enable|down|status|reset|board` (room/workshop.py) and
+`python -m room hub|hub-down` (room/hub.py): workshop mode without make."""
 
 import sys
 
-from room.workshop import main
-
 if __name__ == "__main__":
+    if sys.argv[1:2] in (["hub"], ["hub-down"]):
+        from room.hub import main
+    else:
+        from room.workshop import main
     sys.exit(main())

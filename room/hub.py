@@ -425,6 +425,31 @@ def down(directory: Path = workshop.DIR, *, remove_users: bool = False, timeout:
     return "\n".join(lines)
 
 
+def main(argv=None) -> int:
+    """`python -m room hub ...` and `python -m room hub-down [--remove-users]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m room", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    start = sub.add_parser("hub", help="JupyterHub for the learners (root, Linux)")
+    start.add_argument("--learners", type=int, help="a new workshop's learners; omit to use the running or stopped one")
+    start.add_argument("--host", default="0.0.0.0")
+    start.add_argument("--public-host")
+    start.add_argument("--hub-port", type=int, default=8000)
+    start.add_argument("--idle-minutes", type=float, default=60.0)
+    stop = sub.add_parser("hub-down", help="stop JupyterHub, the learners' servers and the workshop server")
+    stop.add_argument("--remove-users", action="store_true", help="also delete the OS users and their homes")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "hub-down":
+            print(down(remove_users=args.remove_users))
+            return 0
+        return up_command(args)
+    except (workshop.WorkshopError, FileNotFoundError, subprocess.CalledProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
 def up_command(args) -> int:
     state = up(
         args.learners,

@@ -680,7 +680,7 @@ class WorkshopError(RuntimeError):
 
 
 # --------------------------------------------------------------------------
-# `python -m room up|add|disable|enable|down|status|reset|board|hub|hub-down`
+# `python -m room up|add|disable|enable|down|status|reset|board` (hub and hub-down: room/hub.py)
 
 
 def main(argv=None) -> int:
@@ -716,14 +716,6 @@ def main(argv=None) -> int:
     sub.add_parser("status", help="per learner: connections, message and API rates, storage")
     sub.add_parser("reset", help="new passwords and empty accounts for the next group, same options")
     sub.add_parser("board", help="JupyterLab as the instructor, to open instructor/progress-board.ipynb")
-    hub = sub.add_parser("hub", help="JupyterHub for the learners (root, Linux): room/hub.py")
-    hub.add_argument("--learners", type=int)
-    hub.add_argument("--host", default="0.0.0.0")
-    hub.add_argument("--public-host")
-    hub.add_argument("--hub-port", type=int, default=8000)
-    hub.add_argument("--idle-minutes", type=float, default=60.0)
-    hub_down = sub.add_parser("hub-down", help="stop JupyterHub, the learners' servers and the workshop server")
-    hub_down.add_argument("--remove-users", action="store_true", help="also delete the OS users and their homes")
     args = parser.parse_args(argv)
     try:
         if args.command == "up":
@@ -757,14 +749,6 @@ def main(argv=None) -> int:
             print(down())
         elif args.command == "board":
             return board()
-        elif args.command == "hub":
-            from room import hub as hub_mode
-
-            return hub_mode.up_command(args)
-        elif args.command == "hub-down":
-            from room import hub as hub_mode
-
-            print(hub_mode.down(remove_users=args.remove_users))
         else:
             print(status())
     except (WorkshopError, FileNotFoundError) as e:
