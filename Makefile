@@ -124,7 +124,7 @@ HUB_PORT ?= 8000
 IDLE_MINUTES ?= 60
 hub: install  ## sudo make hub LEARNERS=20 HOST=<address>: JupyterHub, one OS user per learner [HUB_PORT IDLE_MINUTES]
 	$(BIN)/python -m room hub $(if $(LEARNERS),--learners $(LEARNERS)) --host $(or $(HOST),0.0.0.0) \
-		--hub-port $(HUB_PORT) --idle-minutes $(IDLE_MINUTES)
+		--hub-port $(HUB_PORT) --idle-minutes $(IDLE_MINUTES) $(if $(PORT),--port $(PORT)) $(if $(HTTP_PORT),--http-port $(HTTP_PORT))
 
 hub-down:  ## stop JupyterHub, the learners' servers and the workshop server (OS users and their work stay)
 	$(BIN)/python -m room hub-down

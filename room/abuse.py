@@ -171,7 +171,7 @@ async def victim(url: str, seconds: float) -> dict:
 
     await nc.subscribe("victim.echo", cb=echo)
     await nc.flush()
-    samples, ok, tried, end = [], 0, 0, time.monotonic() + seconds
+    samples, js_took, ok, tried, end = [], [], 0, 0, time.monotonic() + seconds
     last_js = 0.0
     while time.monotonic() < end:
         started = time.perf_counter()
@@ -182,12 +182,14 @@ async def victim(url: str, seconds: float) -> dict:
             samples.append(2.0)
         if time.monotonic() - last_js > 0.25:
             last_js, tried = time.monotonic(), tried + 1
+            began = time.perf_counter()
             try:
                 await js.publish("victim.js", b"x")
                 await js.stream_info("VICTIM")
                 ok += 1
             except Exception:  # noqa: BLE001
                 pass
+            js_took.append(time.perf_counter() - began)
         await asyncio.sleep(0.01)
     await nc.close()
     samples.sort()
@@ -196,6 +198,7 @@ async def victim(url: str, seconds: float) -> dict:
         "requests": len(samples),
         "js_ok": ok,
         "js_tried": tried,
+        "js_median_ms": round(sorted(js_took)[len(js_took) // 2] * 1000, 1) if js_took else None,
     }
 
 
@@ -284,7 +287,7 @@ def measure(seconds: float, only=None) -> list[dict]:
 def table(rows: list[dict]) -> str:
     lines = [
         "| learner01 does | limits | learner01 holds | server memory | learner02's request-reply p99 "
-        "| learner02's JetStream calls that succeed |",
+        "| learner02's JetStream calls that succeed (median time) |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -309,7 +312,7 @@ def table(rows: list[dict]) -> str:
             holds += f"; flagged by workshop-status after {r['flagged_after_s']} s, then disabled"
         lines.append(
             f"| {ABUSES[r['abuse']]} | {r['limits']} | {holds} | {r['mem_mb']} MB | {r['p99_ms']} ms "
-            f"| {r['js_ok']} of {r['js_tried']} |"
+            f"| {r['js_ok']} of {r['js_tried']} ({r.get('js_median_ms')} ms) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -436,6 +436,8 @@ def main(argv=None) -> int:
     start.add_argument("--host", default="0.0.0.0")
     start.add_argument("--public-host")
     start.add_argument("--hub-port", type=int, default=8000)
+    start.add_argument("--port", type=int, help="the NATS server's client port (a new workshop; default 4222)")
+    start.add_argument("--http-port", type=int, help="its monitoring port (default 8222)")
     start.add_argument("--idle-minutes", type=float, default=60.0)
     stop = sub.add_parser("hub-down", help="stop JupyterHub, the learners' servers and the workshop server")
     stop.add_argument("--remove-users", action="store_true", help="also delete the OS users and their homes")
@@ -457,6 +459,8 @@ def up_command(args) -> int:
         public_host=args.public_host,
         hub_port=args.hub_port,
         idle_minutes=args.idle_minutes,
+        nats_port=args.port,
+        http_port=args.http_port,
     )
     hub = state["hub"]
     print(

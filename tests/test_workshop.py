@@ -455,3 +455,28 @@ def test_kubernetes_values_parse_and_agree_with_the_workshop_config(tmp_path):
     assert (
         real_nats["config"]["merge"]["accounts"]["learner01"]["users"][0]["password"] == state["passwords"]["learner01"]
     )
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        " nats://learner01:pw@127.0.0.1:4222 ",  # a trailing space
+        '"nats://learner01:pw@127.0.0.1:4222"',  # quotes kept from a Windows `set`
+        "'nats://learner01:pw@127.0.0.1:4222'\n",
+    ],
+)
+def test_a_pasted_url_is_cleaned(pasted):
+    from helpers import urls
+
+    assert urls.clean(pasted) == "nats://learner01:pw@127.0.0.1:4222"
+
+
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [("nats://learner01:pw@127.0.0.1:99999", "no valid port"), ("http://learner01:pw@127.0.0.1:4222", "nats://")],
+)
+def test_a_bad_port_or_scheme_gets_advice_without_the_password(url, phrase, monkeypatch):
+    monkeypatch.setenv("NATS_URL", url)
+    with pytest.raises(server.ServerNotFound) as error:
+        find_server()
+    assert phrase in str(error.value) and ":pw@" not in str(error.value) and "learner01:***@" in str(error.value)
