@@ -310,7 +310,15 @@ class WorkshopServer(EmbeddedServer):
 
 
 def read_state(directory: Path = DIR) -> dict | None:
-    return processes.read_state(directory / STATE.name)
+    state = processes.read_state(directory / STATE.name)
+    if state and "passwords" not in state and "learners" in state:  # written before passwords were kept apart
+        from urllib.parse import unquote
+
+        urls = state["learners"] | {"instructor": state["instructor_url"], "admin": state["admin_url"]}
+        state["passwords"] = {user: unquote(urlsplit(url).password or "") for user, url in urls.items()}
+        state["url_host"] = urlsplit(state["instructor_url"]).hostname
+        state.setdefault("disabled", [])
+    return state
 
 
 def save_state(state: dict, directory: Path = DIR) -> None:
@@ -363,8 +371,6 @@ def up(options: Options | None, directory: Path = DIR, *, new_room: bool = False
             "`make workshop-add LEARNERS=N` adds latecomers; `make workshop-down` or `make workshop-reset`."
         )
     state = read_state(directory)
-    if state and "passwords" not in state:  # a workshop from before passwords were kept: cannot resume
-        state = None
     if options is None:
         if not state:
             raise WorkshopError("No stopped workshop to start again here: `make workshop LEARNERS=N HOST=...`.")
@@ -722,7 +728,7 @@ def main(argv=None) -> int:
             fields = ("learners", "host", "public_host", "port", "http_port")
             given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
             state = read_state()
-            if args.new_room or not state or "passwords" not in state:  # a new workshop
+            if args.new_room or not state:  # a new workshop
                 if "learners" not in given:
                     raise WorkshopError("A new workshop needs LEARNERS=N (python -m room up --learners N).")
                 options = Options(**given, compose=args.compose)

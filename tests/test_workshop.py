@@ -480,3 +480,12 @@ def test_a_bad_port_or_scheme_gets_advice_without_the_password(url, phrase, monk
     with pytest.raises(server.ServerNotFound) as error:
         find_server()
     assert phrase in str(error.value) and ":pw@" not in str(error.value) and "learner01:***@" in str(error.value)
+
+
+def test_a_workshop_from_before_keeps_its_passwords_and_data(room):
+    state, directory = room
+    workshop.down(directory)
+    old = {k: v for k, v in workshop.read_state(directory).items() if k not in ("passwords", "url_host", "disabled")}
+    (directory / "state.json").write_text(json.dumps(old))  # the state file as the last version wrote it
+    again = workshop.up(None, directory)
+    assert again["learners"] == state["learners"] and again["passwords"] == state["passwords"]
