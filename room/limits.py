@@ -13,8 +13,9 @@ from __future__ import annotations
 # 12 (performance) peaks at about 15 connections and 2 (request-reply) at a few hundred subscriptions.
 LEARNER_ACCOUNT = {"max_connections": 64, "max_subscriptions": 10_000, "max_payload": 1_048_576}
 # Per learner JetStream (`jetstream: {...}` in the account). max_consumers is per stream in nats-server, so a
-# learner holds at most max_streams x max_consumers consumers (8,000 made a clean shutdown take 83 s).
-LEARNER_JETSTREAM = {"max_mem": "64MB", "max_file": "256MB", "max_streams": 20, "max_consumers": 100}
+# learner holds at most max_streams x max_consumers = 1,500 consumers (8,000 made a clean shutdown take 83 s).
+# `make test-workshop` measured the course's peak per learner at 12 streams and 12 consumers in all.
+LEARNER_JETSTREAM = {"max_mem": "64MB", "max_file": "256MB", "max_streams": 30, "max_consumers": 50}
 INSTRUCTOR_JETSTREAM = {"max_mem": "16MB", "max_file": "256MB", "max_streams": 10, "max_consumers": 100}
 # Server-wide: a connection whose reader falls 8 MB behind is cut as a slow consumer (default 64 MB: 30
 # never-reading subscribers held 3.8 GB); JetStream consumers' limits for every account.
