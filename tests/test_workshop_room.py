@@ -215,4 +215,5 @@ def test_three_learners_run_every_notebook_at_once(room):
         name: sum(v == "correct" for (who, _), run in runs.items() if who == name for v in run.verdicts().values())
         for name in learners
     }
-    assert shown["board_correct"] == correct and max(correct.values()) == len(exercises)
+    assert shown["board_correct"] == correct
+    assert all(n >= len(exercises - TIMING_SENSITIVE) for n in correct.values()), correct
