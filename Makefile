@@ -20,7 +20,7 @@ INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --compile-b
 
 .PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav renumber lint format up down status \
 	clean workshop workshop-new workshop-add workshop-disable workshop-enable workshop-status workshop-board \
-	workshop-reset workshop-down hub hub-down test-hub wheelhouse
+	workshop-reset workshop-down hub hub-add hub-down test-hub wheelhouse
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -125,6 +125,9 @@ IDLE_MINUTES ?= 60
 hub: install  ## sudo make hub LEARNERS=20 HOST=<address>: JupyterHub, one OS user per learner [HUB_PORT IDLE_MINUTES]
 	$(BIN)/python -m room hub $(if $(LEARNERS),--learners $(LEARNERS)) --host $(or $(HOST),0.0.0.0) \
 		--hub-port $(HUB_PORT) --idle-minutes $(IDLE_MINUTES) $(if $(PORT),--port $(PORT)) $(if $(HTTP_PORT),--http-port $(HTTP_PORT))
+
+hub-add: install  ## latecomers on the hub: sudo make hub-add LEARNERS=2 (accounts, OS users, passwords; no restart)
+	$(BIN)/python -m room hub-add $(LEARNERS)
 
 hub-down:  ## stop JupyterHub, the learners' servers and the workshop server (OS users and their work stay)
 	$(BIN)/python -m room hub-down

@@ -169,19 +169,24 @@ import hashlib, hmac, json
 from jupyterhub.auth import Authenticator
 
 STATE = {state!r}
-with open(STATE) as f:
-    HUB = json.load(f)
+
+
+def hub_state():  # read at every login and spawn: latecomers (`make hub-add`) join while the hub runs
+    with open(STATE) as f:
+        return json.load(f)
+
+
+HUB = hub_state()
 
 
 class SlipAuthenticator(Authenticator):
     """The user name and password on each learner's slip (and the instructor's)."""
 
     async def authenticate(self, handler, data):
-        with open(STATE) as f:  # read again: latecomers added while the hub runs
-            hashes = json.load(f)["hashes"]
+        now = hub_state()
         user, password = data.get("username", ""), data.get("password", "")
-        digest = hashlib.sha256((HUB["salt"] + password).encode()).hexdigest()
-        if user in hashes and hmac.compare_digest(hashes[user], digest):
+        digest = hashlib.sha256((now["salt"] + password).encode()).hexdigest()
+        if user in now["hashes"] and hmac.compare_digest(now["hashes"][user], digest):
             return user
         return None
 
@@ -208,7 +213,7 @@ c.Spawner.http_timeout = 120
 
 def _environment(name):
     def value(spawner):
-        return HUB["env"].get(spawner.user.name, {{}}).get(name, "")
+        return hub_state()["env"].get(spawner.user.name, {{}}).get(name, "")
     return value
 
 
@@ -312,6 +317,27 @@ def up(
 
 
 def write_hub_files(state: dict, folder: Path, venv: Path, host: str, port: int, idle_minutes: float) -> None:
+    write_hub_state(state, folder)
+    bind = f"http://{host}:{port}"
+    config = CONFIG_TEMPLATE.format(
+        state=str(folder / "hub-state.json"),
+        instructor=INSTRUCTOR,
+        bind_url=bind,
+        hub_port=free_port(),
+        db_url=f"sqlite:///{folder / 'jupyterhub.sqlite'}",
+        cookie=str(folder / "jupyterhub_cookie_secret"),
+        pid_file=str(folder / "jupyterhub.pid"),
+        proxy=str(venv / "bin" / "configurable-http-proxy"),
+        proxy_api=f"http://127.0.0.1:{free_port()}",
+        singleuser=str(venv / "bin" / "jupyterhub-singleuser"),
+        python=str(venv / "bin" / "python"),
+        idle_seconds=int(idle_minutes * 60),
+    )
+    workshop.write_private(folder / "jupyterhub_config.py", config)
+
+
+def write_hub_state(state: dict, folder: Path) -> None:
+    """What the running hub reads at each login and spawn (root only): password hashes, each user's NATS_URL."""
     hub = state["hub"]
     salt = secrets.token_hex(8)
     local_monitor = state["local_monitor_url"]
@@ -332,22 +358,19 @@ def write_hub_files(state: dict, folder: Path, venv: Path, host: str, port: int,
         "api_token": hub.setdefault("api_token", secrets.token_hex(24)),
     }
     workshop.write_private(folder / "hub-state.json", json.dumps(secret_state))
-    bind = f"http://{host}:{port}"
-    config = CONFIG_TEMPLATE.format(
-        state=str(folder / "hub-state.json"),
-        instructor=INSTRUCTOR,
-        bind_url=bind,
-        hub_port=free_port(),
-        db_url=f"sqlite:///{folder / 'jupyterhub.sqlite'}",
-        cookie=str(folder / "jupyterhub_cookie_secret"),
-        pid_file=str(folder / "jupyterhub.pid"),
-        proxy=str(venv / "bin" / "configurable-http-proxy"),
-        proxy_api=f"http://127.0.0.1:{free_port()}",
-        singleuser=str(venv / "bin" / "jupyterhub-singleuser"),
-        python=str(venv / "bin" / "python"),
-        idle_seconds=int(idle_minutes * 60),
-    )
-    workshop.write_private(folder / "jupyterhub_config.py", config)
+
+
+def add(count: int, directory: Path = workshop.DIR) -> dict:
+    """Latecomers on the hub: NATS accounts (config reload), OS users, hub passwords; nobody disconnected."""
+    state = workshop.add(count, directory)
+    for name in state["learners"]:
+        if not user_exists(name) or not (Path(pwd.getpwnam(name).pw_dir) / "my-work").exists():
+            ensure_user(name, ENV_HOME / "course" / "notebooks")
+    state["hub"]["passwords"].setdefault(INSTRUCTOR, secrets.token_urlsafe(9))
+    workshop.write_files(state, directory)
+    workshop.save_state(state, directory)
+    write_hub_state(state, hub_dir(directory))
+    return state
 
 
 def hub_alive(hub: dict) -> bool:
@@ -439,12 +462,19 @@ def main(argv=None) -> int:
     start.add_argument("--port", type=int, help="the NATS server's client port (a new workshop; default 4222)")
     start.add_argument("--http-port", type=int, help="its monitoring port (default 8222)")
     start.add_argument("--idle-minutes", type=float, default=60.0)
+    more = sub.add_parser("hub-add", help="latecomers: NATS accounts, OS users and hub passwords (no restart)")
+    more.add_argument("count", type=int)
     stop = sub.add_parser("hub-down", help="stop JupyterHub, the learners' servers and the workshop server")
     stop.add_argument("--remove-users", action="store_true", help="also delete the OS users and their homes")
     args = parser.parse_args(argv)
     try:
         if args.command == "hub-down":
             print(down(remove_users=args.remove_users))
+            return 0
+        if args.command == "hub-add":
+            state = add(args.count)
+            total = len(state["learners"])
+            print(f"Added {args.count} learners (now {total}): print their slips from .workshop/sheet.html.")
             return 0
         return up_command(args)
     except (workshop.WorkshopError, FileNotFoundError, subprocess.CalledProcessError) as e:

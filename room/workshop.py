@@ -741,6 +741,8 @@ def main(argv=None) -> int:
             state = up(options, new_room=args.new_room)
             print(where(state))
         elif args.command == "add":
+            if (read_state() or {}).get("hub", {}).get("pid"):
+                raise WorkshopError("The hub runs: `make hub-add LEARNERS=N` adds latecomers there (OS users too).")
             state = add(args.count)
             print(
                 f"Added {args.count} learners (now {len(state['learners'])}); nobody was disconnected. "

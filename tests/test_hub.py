@@ -35,7 +35,7 @@ def room(tmp_path_factory):
         pytest.skip("the hub runs as root on Linux")
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium", pytrace=False)
-    names = [workshop.learner_name(n) for n in range(1, LEARNERS + 1)] + [hub.INSTRUCTOR]
+    names = [workshop.learner_name(n) for n in range(1, LEARNERS + 2)] + [hub.INSTRUCTOR]  # +1: a latecomer
     taken = [n for n in names if hub.user_exists(n)]
     if taken:
         pytest.fail(f"OS users {taken} exist already: this test creates and deletes them", pytrace=False)
@@ -51,7 +51,7 @@ def room(tmp_path_factory):
             http_port=free_port(),
             idle_minutes=30,
         )
-        for name in names[:-1]:  # JupyterLab settings: render every cell, never save (as tests/test_browser.py)
+        for name in state["learners"]:  # JupyterLab settings: render every cell, never save (as tests/test_browser.py)
             settings = Path(f"/home/{name}/.jupyter/lab/user-settings/@jupyterlab")
             for plugin, values in {
                 "docmanager-extension/plugin": {"autosave": False},
@@ -228,3 +228,24 @@ print("NATS_URL user:", os.environ["NATS_URL"].split("//")[1].split(":")[0])
     print(out)
     assert "READ" not in out and out.count("DENIED") == 6 and "Permission denied" in out
     assert "NATS_URL user: learner01" in out
+
+
+def test_a_latecomer_joins_the_running_hub(room):
+    state, directory = room
+    before = hub.api(state["hub"], "/users")
+    added = hub.add(1, directory)
+    late = workshop.learner_name(LEARNERS + 1)
+    assert list(added["learners"])[-1] == late and hub.user_exists(late)
+    assert (Path(f"/home/{late}/my-work") / "00-start-here.ipynb").exists()
+    secret = json.loads((directory / "hub" / "hub-state.json").read_text())
+    assert late in secret["hashes"] and secret["env"][late]["NATS_URL"].startswith(f"nats://{late}:")
+    rows = (directory / "learners.csv").read_text().splitlines()
+    assert rows[0].startswith("learner,nats_url,") and rows[-1].startswith(f"{late},")
+    assert len(hub.api(state["hub"], "/users")) == len(before)  # the hub kept running
+
+    async def connects():
+        nc = await nats.connect(workshop.local_url(added, late))
+        await nc.jetstream().account_info()  # the new account has JetStream
+        await nc.close()
+
+    asyncio.run(connects())
