@@ -205,25 +205,24 @@ def test_three_learners_in_chromium_through_the_hub(room):
     for name in names:  # each learner's verdicts are 00's and 05's, under their own name
         assert {key.split(".")[0] for key in by_learner[name]} == {"start-here", "streams"}, by_learner[name]
 
-    probe = f"""
-for path in {
-        [
-            "/home/learner02/my-work/00-start-here.ipynb",
-            str(directory / "learners.csv"),
-            str(directory / "sheet.html"),
-            str(directory / "nats-server.conf"),
-            str(directory / "state.json"),
-            str(directory / "hub" / "hub-state.json"),
-        ]!r
-    }:
-    try:
-        open(path).read()
-        print("READ", path)
-    except PermissionError as e:
-        print("DENIED", path, e.strerror)
-import os
-print("NATS_URL user:", os.environ["NATS_URL"].split("//")[1].split(":")[0])
-"""
+    private = [
+        "/home/learner02/my-work/00-start-here.ipynb",
+        str(directory / "learners.csv"),
+        str(directory / "sheet.html"),
+        str(directory / "nats-server.conf"),
+        str(directory / "state.json"),
+        str(directory / "hub" / "hub-state.json"),
+    ]
+    probe = (
+        f"for path in {private!r}:\n"
+        "    try:\n"
+        "        open(path).read()\n"
+        "        print('READ', path)\n"
+        "    except PermissionError as e:\n"
+        "        print('DENIED', path, e.strerror)\n"
+        "import os\n"
+        "print('NATS_URL user:', os.environ['NATS_URL'].split('//')[1].split(':')[0])\n"
+    )
     out = asyncio.run(kernel_run(state, "learner01", probe))
     print(out)
     assert "READ" not in out and out.count("DENIED") == 6 and "Permission denied" in out
