@@ -1,7 +1,7 @@
-"""Checkers for notebook 13 · Capstone: the payment platform, both ways.
+"""Checkers for Capstone: the payment platform, both ways (13-capstone.ipynb).
 
 `check_notify_once` runs the learner's function as notifications instances would after a crash: against a
-key-value bucket of its own (NB13_EX_NOTIFIED) in which the crashed instance had already recorded some
+key-value bucket of its own (capstone-notified) in which the crashed instance had already recorded some
 orders, with deliveries repeated, and some arriving at two instances at the same moment.
 
 `check_a_policy` judges a timeout and retry budget for version A's calls by running A's call loop (the one in
@@ -19,15 +19,19 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
-NOTIFIED_BUCKET = "NB13_EX_NOTIFIED"
+NOTIFIED_BUCKET = "capstone-notified"
 
 
 @exercise(
-    hint="kv.create(order_id, b'...') succeeds for the first delivery only; for any later "
-    "one it raises nats.js.errors.KeyWrongLastSequenceError: then do not send.",
+    hints=(
+        "what every instance shares is the bucket `kv`, not memory: record the order there, with a call that "
+        "refuses when the key is already there, so that checking and recording are one step on the server.",
+        "kv.create(order_id, b'...') succeeds for the first delivery only; for any later one it raises "
+        "nats.js.errors.KeyWrongLastSequenceError: then return without sending.",
+    ),
 )
 async def check_notify_once(answer, server, *, orders: int = 12, recorded: int = 3, timeout: float = 5.0):
-    async with jetstream(server, "13-capstone.checker-notify-once", timeout) as js:
+    async with jetstream(server, "capstone.checker-notify-once", timeout) as js:
         await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
         kv = await js.create_key_value(bucket=NOTIFIED_BUCKET)
         try:
@@ -49,12 +53,13 @@ async def check_notify_once(answer, server, *, orders: int = 12, recorded: int =
                 raise error
             for order_id in ids[recorded::3]:  # and some again, later, one by one
                 await deliver(order_id)
-            return _judge_notifications(sent, ids, recorded)
+            stored = (await kv.status()).values  # the keys in the bucket now
+            return _judge_notifications(sent, ids, recorded, stored)
         finally:
             await delete_if_exists(js.delete_key_value, NOTIFIED_BUCKET)
 
 
-def _judge_notifications(sent: Counter, ids: list[str], recorded: int) -> str:
+def _judge_notifications(sent: Counter, ids: list[str], recorded: int, stored: int) -> str:
     again = [i for i in ids[:recorded] if sent[i]]
     if again:
         raise Wrong(
@@ -72,8 +77,8 @@ def _judge_notifications(sent: Counter, ids: list[str], recorded: int) -> str:
     never = [i for i in ids[recorded:] if not sent[i]]
     if never:
         raise Wrong(
-            f"{len(never)} of {len(ids) - recorded} new orders were never notified, e.g. {never[0]}: call "
-            "`await send(order_id)` when this delivery is the first."
+            f"{len(never)} of {len(ids) - recorded} new orders were never notified, e.g. {never[0]} (the bucket "
+            f"holds {stored} keys): call `await send(order_id)` when this delivery is the first."
         )
     return (
         f"{len(ids) - recorded} new orders notified once each, though some were delivered twice at the same "
@@ -114,8 +119,12 @@ async def _call(session, url, order, timeout, retries) -> bool:
 
 
 @exercise(
-    hint="a dict {'timeout': seconds, 'retries': n}: a timeout well above a healthy call "
-    "(40 ms), one retry, and 3 × (1 + retries) × timeout within the user's budget.",
+    hints=(
+        "work out the worst case first: three calls, each tried 1 + retries times, each waiting up to the "
+        "timeout; that must fit in the user's patience, and each healthy call must still finish in time.",
+        "a dict {'timeout': seconds, 'retries': n}: a timeout well above a healthy call (40 ms), one retry, "
+        "and 3 × (1 + retries) × timeout within the user's budget.",
+    ),
     timeout=20.0,
 )
 async def check_a_policy(
