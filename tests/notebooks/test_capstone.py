@@ -15,7 +15,7 @@ import nats
 import pytest
 
 from helpers import load
-from helpers.exercises.capstone import check_a_policy, check_notify_once
+from helpers.exercises.capstone import check_a_policy, check_notify_once, check_plan
 from tests.harness import NOTEBOOKS, Case
 
 
@@ -145,9 +145,12 @@ async def keeps_the_template_return(kv, order_id, send):
     return ...
 
 
+RIGHT_PLAN = {"inventory": "request", "payments": "request", "notifications": "event"}
+ALL_REQUESTS = dict.fromkeys(RIGHT_PLAN, "request")
+
 CASE = Case(
     check=check,
-    exercises=("notify_once", "a_policy"),
+    exercises=("notify_once", "plan", "a_policy"),
     solutions=dict(lag_ms=250, rate=24, workers=6),
     budget=30,
     wrong_answers=(
@@ -156,6 +159,12 @@ CASE = Case(
         (check_notify_once, in_memory, "not in this process's memory"),
         (check_notify_once, records_but_never_sends, "were never notified"),
         (check_notify_once, records_but_never_sends, "the bucket holds 12 keys"),
+        (check_plan, ALL_REQUESTS, "with notifications as a request, the median order took"),
+        (check_plan, ALL_REQUESTS, "orders failed while it was down (no responders)"),
+        (check_plan, RIGHT_PLAN | {"inventory": "event"}, "orders were placed for items out of stock"),
+        (check_plan, RIGHT_PLAN | {"payments": "event"}, "orders were placed with a declined card"),
+        (check_plan, dict.fromkeys(RIGHT_PLAN, "event"), "with inventory as an event"),
+        (check_plan, RIGHT_PLAN | {"payments": "queue"}, "each call is 'request' or 'event'"),
         (check_a_policy, {"timeout": 5.0, "retries": 0}, "working for nobody"),
         (check_a_policy, {"timeout": 0.3, "retries": 1}, "working for nobody"),
         (check_a_policy, {"timeout": 0.01, "retries": 1}, "with every service healthy"),
