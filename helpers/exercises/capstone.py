@@ -204,9 +204,9 @@ def _judge_plan(plan, placed, out_of_stock, declined, up, gone, stored, lag_ms) 
         wrongly = placed & refused
         if wrongly:
             raise Wrong(
-                f"with {service} as an event, {len(wrongly)} of {len(up)} orders were placed {why} (the stream "
-                f"stored {stored.get(f'capstone.plan.events.{service}', 0)} {service} events and nobody waited "
-                f"for the answer): the order needs {service}'s answer before it is placed."
+                f"with {service} as an event, {len(wrongly)} of {len(up)} orders were placed {why}: the stream "
+                f"stored an event for each order ({stored.get(f'capstone.plan.events.{service}', 0)} in all) and "
+                f"nobody waited for {service}'s answer, which the order needs before it is placed."
             )
     p50 = statistics.median(seconds for _, seconds in up) * 1000
     taken = sum(ok for ok, _ in gone)
