@@ -319,7 +319,8 @@ async def check_a_policy(
     finally:
         finished.set()
         await runner.cleanup()
-    return over_http + " " + await _policy_over_nats(server, timeout, retries, healthy_ms, orders)
+    over_nats = await _policy_over_nats(server, timeout, retries, healthy_ms, orders)
+    return f"{over_http} {over_nats} Now run the next cell: what can this policy not fix?"
 
 
 async def _policy_over_nats(server, timeout, retries, healthy_ms, orders) -> str:
@@ -389,5 +390,5 @@ async def _judge_policy(chain, calls, timeout, retries, worst, budget, healthy_m
     return (
         f"timeout {timeout:g} s, {retries} retries: healthy orders go through, a transient failure is retried, "
         f"the worst case is {worst:.2f} s (the user waits {budget:g} s), and a dead service gets {1 + retries} "
-        "calls per order. Now run the next cell: what can this policy not fix?"
+        "calls per order."
     )

@@ -69,8 +69,14 @@ async def nats_service(args, nc):
         await send(order, 1)
         await msg.respond(json.dumps({"id": order["id"], "notified": True}).encode())
 
-    for _ in range(args.senders):  # a subscription handles one message at a time: N of them, N at once
-        await nc.subscribe("notifications.send", queue="notifications", cb=send_now)
+    tasks = set()
+
+    async def arrived(msg):  # each request in a task of its own, as A's HTTP server serves each request at once
+        task = asyncio.create_task(send_now(msg))
+        tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(tasks.discard)
+
+    await nc.subscribe("notifications.send", queue="notifications", cb=arrived)
 
     async def notify(msg):
         await send(json.loads(msg.data), msg.metadata.num_delivered)
@@ -95,5 +101,4 @@ if __name__ == "__main__":
     p.add_argument("--stream", default="capstone-orders")
     p.add_argument("--durable", default="capstone-notifications")
     p.add_argument("--batch", type=int, default=50, help="events fetched at once (B)")
-    p.add_argument("--senders", type=int, default=16, help="requests on notifications.send served at once (B)")
     shop.main("notifications", p, http_routes, nats_service)
