@@ -1,7 +1,7 @@
-"""Checkers for notebook 08 · Object store.
+"""Checkers for the Object store notebook.
 
-`check_upload` makes its own object store (`nb08-ex-upload`), runs the
-learner's function against it, reads the object back, and deletes the store.
+`check_store_and_read` and `check_upload` make their own object store (`object-store-check-...`), run the
+learner's function against it, ask the server what it holds (size, chunks, digest), and delete the store.
 """
 
 import base64
@@ -9,22 +9,88 @@ import hashlib
 import math
 import random
 
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise, jetstream
 
-UPLOAD_BUCKET = "nb08-ex-upload"
+UPLOAD_BUCKET = "object-store-check-upload"
+ROUND_TRIP_BUCKET = "object-store-check-round-trip"
+ROUND_TRIP_SIZE = 300 * 1024 + 4321  # three chunks of the default 128 KiB
 CHUNK = 256 * 1024
 DESCRIPTION = "exercise upload"
 
 
+def _digest(data: bytes) -> str:
+    return "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+
+
 @exercise(
-    hint="obs.put(name, data, meta=ObjectMeta(description=..., "
-    "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
+    hints=(
+        "two awaited calls on obs: one stores the bytes under the name, the other reads the object back; "
+        "return what the second gave you, as bytes.",
+        "await obs.put(name, data), then result = await obs.get(name) and return result.data.",
+    ),
+    timeout=15.0,
+)
+async def check_store_and_read(answer, server):
+    async with jetstream(server, "object-store.checker") as js:
+        return await _store_and_read(answer, js)
+
+
+async def _store_and_read(answer, js):
+    await delete_if_exists(js.delete_object_store, ROUND_TRIP_BUCKET)
+    obs = await js.create_object_store(ROUND_TRIP_BUCKET)
+    try:
+        data = random.Random(ROUND_TRIP_SIZE).randbytes(ROUND_TRIP_SIZE)
+        name = "models/churn-v5.bin"
+        returned = await attempt(answer, obs, name, data, timeout=10.0)
+        try:
+            info = await obs.get_info(name)
+        except ObjectNotFoundError:
+            try:
+                held = sorted(o.name for o in await obs.list(ignore_deletes=True))
+            except NotFoundError:
+                held = []
+            raise Wrong(
+                f"the store holds no object named {name!r} (it holds {held}): put the data under that name."
+            ) from None
+        if info.size != len(data) or info.digest != _digest(data):
+            raise Wrong(
+                f"the server holds {info.size:,} bytes under {name!r} with digest {info.digest[:24]}…; the data you "
+                f"were given is {len(data):,} bytes with digest {_digest(data)[:24]}…: put it unchanged."
+            )
+        if returned is data:
+            raise Wrong(
+                "the server holds the object, but you returned the bytes you were given: read the object back "
+                "from the store with get() and return what it gives you."
+            )
+        if hasattr(returned, "data") and hasattr(returned, "info"):
+            raise Wrong("you returned the ObjectResult that get() gives: return its .data, the bytes.")
+        if not isinstance(returned, bytes | bytearray):
+            raise Wrong(f"return the bytes you read back (result.data), not {type(returned).__name__}.")
+        if bytes(returned) != data:
+            raise Wrong(
+                f"you returned {len(returned):,} bytes; the server holds {info.size:,} under {name!r}: "
+                "return result.data from obs.get(name)."
+            )
+        return (
+            f"The server holds {info.size:,} bytes under {name!r} in {info.chunks} chunks, digest "
+            f"{info.digest[:24]}… (the SHA-256 of your data), and get() gave back every byte."
+        )
+    finally:
+        await delete_if_exists(js.delete_object_store, ROUND_TRIP_BUCKET)
+
+
+@exercise(
+    hints=(
+        "the chunk size and the description both go in the ObjectMeta you pass to put.",
+        "obs.put(name, data, meta=ObjectMeta(description=..., "
+        "options=ObjectMetaOptions(max_chunk_size=256 * 1024))), and return what put returns.",
+    ),
     timeout=15.0,
 )
 async def check_upload(answer, server, *, size: int = 1024 * 1024 + 4321):
-    async with jetstream(server, "08-object-store.checker") as js:
+    async with jetstream(server, "object-store.checker") as js:
         return await _upload(answer, js, size)
 
 
@@ -57,7 +123,7 @@ async def _upload(answer, js, size: int = 1024 * 1024 + 4321):
             raise Wrong(
                 f"the description is {stored.info.description!r}, not {DESCRIPTION!r}: set ObjectMeta(description=...)."
             )
-        digest = "SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+        digest = _digest(data)
         if info.digest != digest:
             raise Wrong("the ObjectInfo you returned does not describe this upload: return the result of put().")
         return (
@@ -95,8 +161,12 @@ CHOICES = {"kv", "object", "stream"}
 
 
 @exercise(
-    hint="Every message in order → stream; latest small value per key → kv; "
-    "too big for one message, or a file → object.",
+    hints=(
+        "ask of each need: does every message matter, in order? is only the latest small value per name "
+        "wanted? is it one big blob?",
+        "Every message in order → stream; latest small value per key → kv; "
+        "too big for one message, or a file → object.",
+    ),
 )
 def check_storage_choice(answer, server):
     if not isinstance(answer, dict):
