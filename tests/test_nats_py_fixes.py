@@ -1,8 +1,10 @@
 """helpers/nats_py_fixes.py: the nats-py bugs it works around are still there, and apply() fixes them.
 
-The two "still has the bug" tests are detectors: the day one fails, the installed nats-py fixed that bug
-upstream, and the course's workaround has to go (the patch in apply(), the deep dive in notebook 01
-or the note in 07, upstream/nats-py-flush-ordering/). No server needed: each is deterministic.
+The "still has the bug" tests are detectors: the day one fails, the installed nats-py fixed that bug
+upstream, and the course's workaround has to go (the patch in apply(), the deep dive in the
+Publish/subscribe notebook, the notes in the Key-value store notebook, upstream/nats-py-flush-ordering/).
+The replayed-PING test is different: that case comes with the course's own flush fix (see the module's
+docstring, 1b). No server needed: each is deterministic.
 """
 
 import asyncio
