@@ -88,7 +88,10 @@ async def _process_connect_init(self) -> None:
     waiters are the last ones in `_pongs` (PINGs and PONGs go in order). Keep those, so that each
     replayed PING's PONG resolves its own flush() and not the next one."""
     queued = sum(1 for command in self._pending if command is PING_PROTO)  # only fix 1 queues this object
-    waiting = self._pongs[-queued:] if queued else []
+    loop = asyncio.get_running_loop()
+    # a waiter that gave up (its flush() timed out: a cancelled future) keeps its place with a stand-in, so
+    # that the later PONGs stay in step and nats-py's _process_pong never sets the result of a cancelled one
+    waiting = [f if not f.done() else loop.create_future() for f in (self._pongs[-queued:] if queued else [])]
     await _ORIGINAL["connect_init"](self)  # sets self._pongs = [] last, with no await after it
     self._pongs[:0] = waiting
 
