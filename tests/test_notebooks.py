@@ -6,6 +6,7 @@ import warnings
 
 import pytest
 
+from helpers.monitor import monitor_get
 from tests.harness import BUDGET_SCALE, case_for, entry_module, keys, stems
 
 STEMS = stems()
@@ -77,5 +78,15 @@ async def test_checker_rejects_a_wrong_answer(checker, answer, phrase, nats_serv
 
 @pytest.mark.parametrize("checker, answer", answers("right_answers"))
 async def test_checker_accepts_a_right_answer(checker, answer, nats_server, request):
+    before = connections_so_far(nats_server)
     verdict = await judge(checker, answer, nats_server, request)
     assert verdict.status == "correct", verdict
+    if not request.node.get_closest_marker("slow_checker"):  # those judge on private servers they start
+        assert connections_so_far(nats_server) > before, (
+            f"{checker.key} judged without asking the server: a checker runs the answer against NATS, "
+            "not against an answer key"
+        )
+
+
+def connections_so_far(server) -> int:
+    return monitor_get(server.monitor_url, "/varz")["total_connections"]

@@ -34,7 +34,11 @@ def pinned_server_version():
 
 def test_notebooks_are_numbered_in_order():
     assert PATHS, "no notebooks found"
-    assert [p.name[:2] for p in PATHS] == [f"{i:02d}" for i in range(len(PATHS))]
+    assert [p.name[:2] for p in PATHS] == [f"{i:02d}" for i in range(len(PATHS))], "run `make renumber`"
+    unnumbered = [p.name for p in NOTEBOOKS.glob("*.ipynb") if p not in PATHS]
+    assert not unnumbered, (
+        f"{unnumbered}: name a new notebook NNa-slug.ipynb after the one it follows, then `make renumber`"
+    )
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: p.stem)

@@ -5,9 +5,10 @@ kit; `--check` changes nothing and says whether it is stale (a test runs it), so
 drifts from the notebooks' headers.
 
 Each notebook gets the high end of its header's core range (tools/minutes.py's rule, which `make nav`
-writes into the header: a room moves at the pace of its slower learners) plus ROOM_MINUTES for a room's questions and stragglers; deep dives are left for later. A
-break comes after about 90 minutes of work, lunch (one-day only) once the clock passes noon. What does
-not fit before the end of the day is listed as take-home.
+writes into the header: a room moves at the pace of its slower learners) plus ROOM_MINUTES for a room's
+questions and stragglers; deep dives are left for later. A break comes after about 90 minutes of work,
+lunch (one-day only) once the clock passes noon. What does not fit before the end of the day is listed as
+take-home.
 """
 
 from __future__ import annotations
