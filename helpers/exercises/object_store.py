@@ -9,6 +9,7 @@ import hashlib
 import math
 import random
 
+import nats.errors
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
 from helpers.exercises.framework import NotAttempted, Wrong, attempt, delete_if_exists, exercise, jetstream
@@ -134,30 +135,88 @@ async def _upload(answer, js, size: int = 1024 * 1024 + 4321):
         await js.delete_object_store(UPLOAD_BUCKET)
 
 
-NEEDS = {  # need: (right store, why)
-    "feature flags that every service reads and watches": ("kv", "small values by key; watchers hear every change"),
+NEEDS = {  # need: (right store, why, the property the server is asked about)
+    "feature flags that every service reads and watches": (
+        "kv",
+        "small values by key; watchers hear every change",
+        "latest",
+    ),
     "a 40 MB trained model that workers download at start-up": (
         "object",
         "far above max_payload: it needs chunks and a digest",
+        "big",
     ),
     "every order event, replayed by a new billing service": (
         "stream",
         "every event, in order, replayable by a consumer",
+        "every",
     ),
     "the last heartbeat time of each worker, gone if it stops": (
         "kv",
         "latest small value per worker, expired by a bucket TTL",
+        "latest",
     ),
     "the nightly 500 MB database dump, kept for a week": (
         "object",
         "a large blob by name; a ttl on the object store removes old dumps",
+        "big",
     ),
     "an audit trail of every login, kept 90 days, in order": (
         "stream",
         "every message kept in order, with max_age for the 90 days",
+        "every",
     ),
 }
 CHOICES = {"kv", "object", "stream"}
+CHOICE_BUCKET, CHOICE_STREAM, CHOICE_SUBJECT = "object-store-check-choice", "OBJECT_STORE_CHECK_CHOICE", "choice.probe"
+BIG = 2 * 1024 * 1024  # a stand-in for the 40 MB model and the 500 MB dump: already twice max_payload
+
+
+async def _probe(js, store: str, prop: str) -> str:
+    """Ask the server what `store` ("kv", "object", "stream") does with one need's property, in one sentence:
+    "big" (a 2 MiB blob), "every" (three events under one name), "latest" (two values of one key)."""
+    values = {"big": [bytes(BIG)], "every": [b"event 1", b"event 2", b"event 3"], "latest": [b"off", b"on"]}[prop]
+    if store == "kv":
+        await delete_if_exists(js.delete_key_value, CHOICE_BUCKET)
+        kv = await js.create_key_value(bucket=CHOICE_BUCKET)
+        try:
+            for value in values:
+                await kv.put("probe", value)
+        except nats.errors.MaxPayloadError:
+            return f"a KV bucket refused a {BIG // 1024 // 1024} MiB value: MaxPayloadError, above max_payload"
+        kept = len(await kv.history("probe"))
+        if prop == "every":
+            return f"a KV bucket kept {kept} of the {len(values)} events written to one key"
+        return f"a KV bucket gave back the latest value by key ({(await kv.get('probe')).value!r}), {kept} kept"
+    if store == "object":
+        await delete_if_exists(js.delete_object_store, CHOICE_BUCKET)
+        obs = await js.create_object_store(CHOICE_BUCKET)
+        for value in values:
+            info = await obs.put("probe", value)
+        if prop == "big":
+            return f"the object store took {BIG // 1024 // 1024} MiB in {info.chunks} chunks"
+        messages = (await obs.status()).stream_info.state.messages
+        if prop == "every":
+            kept = len(await obs.list())
+            return f"the object store kept {kept} of the {len(values)} events put under one name (a put replaces it)"
+        return f"the object store kept a {len(values[-1])}-byte value as {messages} messages (chunk and metadata)"
+    await delete_if_exists(js.delete_stream, CHOICE_STREAM)
+    await js.add_stream(name=CHOICE_STREAM, subjects=[f"{CHOICE_SUBJECT}.>"])
+    try:
+        for value in values:
+            await js.publish(f"{CHOICE_SUBJECT}.probe", value)
+    except nats.errors.MaxPayloadError:
+        return f"a stream refused a {BIG // 1024 // 1024} MiB message: MaxPayloadError, above max_payload"
+    kept = (await js.stream_info(CHOICE_STREAM)).state.messages
+    if prop == "every":
+        return f"a stream kept all {kept} events, in order"
+    return f"a stream kept both values of one key ({kept} messages: every change stays until a limit removes it)"
+
+
+async def _clean_choice(js) -> None:
+    await delete_if_exists(js.delete_key_value, CHOICE_BUCKET)
+    await delete_if_exists(js.delete_object_store, CHOICE_BUCKET)
+    await delete_if_exists(js.delete_stream, CHOICE_STREAM)
 
 
 @exercise(
@@ -167,8 +226,9 @@ CHOICES = {"kv", "object", "stream"}
         "Every message in order → stream; latest small value per key → kv; "
         "too big for one message, or a file → object.",
     ),
+    timeout=20.0,
 )
-def check_storage_choice(answer, server):
+async def check_storage_choice(answer, server):
     if not isinstance(answer, dict):
         raise Wrong("answer with the dict from the cell, each ... replaced by 'kv', 'object' or 'stream'.")
     if any(v is ... for v in answer.values()):
@@ -181,12 +241,19 @@ def check_storage_choice(answer, server):
     invalid = {k: v for k, v in answer.items() if str(v).lower() not in CHOICES}
     if invalid:
         raise Wrong(f"answer with one of {sorted(CHOICES)}; got {invalid}.")
+    async with jetstream(server, "object-store.checker") as js:
+        try:  # each need's property, tried on the server with the store the answer chose
+            seen = {need: await _probe(js, str(choice).lower(), NEEDS[need][2]) for need, choice in answer.items()}
+        finally:
+            await _clean_choice(js)
     wrong = [k for k, v in answer.items() if str(v).lower() != NEEDS[k][0]]
     if wrong:
         first = wrong[0]
         raise Wrong(
-            f"{len(wrong)} of 6 to rethink, e.g. {first!r}: you said {answer[first]!r}. Ask: does every "
-            "message matter in order (stream), only the latest small value per key (kv), or is it one "
-            "big blob (object)?"
+            f"{len(wrong)} of 6 to rethink, e.g. {first!r}: you said {answer[first]!r}, and on the server "
+            f"{seen[first]}. Ask: does every message matter in order (stream), only the latest small value per "
+            "key (kv), or is it one big blob (object)?"
         )
-    return "All six right: " + "; ".join(f"{k.split(',')[0]} → {v} ({NEEDS[k][1]})" for k, v in answer.items())
+    return "All six right, as the server showed: " + "; ".join(
+        f"{k.split(',')[0]} → {v} ({seen[k]})" for k, v in answer.items()
+    )

@@ -73,7 +73,7 @@ async def with_meta(obs, name, data):  # right, and not the reference: metadata,
     return bytearray(result.data)
 
 
-RIGHT = {need: store for need, (store, _) in NEEDS.items()}
+RIGHT = {need: store for need, (store, *_) in NEEDS.items()}
 SWAPS = [
     "a 40 MB trained model that workers download at start-up",
     "every order event, replayed by a new billing service",
@@ -98,6 +98,8 @@ CASE = Case(
         (check_upload, returns_nothing, "return the ObjectInfo"),
         *((check_storage_choice, RIGHT | {swap: "kv"}, f"1 of 6 to rethink, e.g. {swap!r}") for swap in SWAPS),
         *((check_storage_choice, RIGHT | {swap: "database"}, "'kv', 'object', 'stream'") for swap in SWAPS),
+        (check_storage_choice, RIGHT | {SWAPS[0]: "kv"}, "on the server a KV bucket refused a 2 MiB value"),
+        (check_storage_choice, RIGHT | {SWAPS[1]: "kv"}, "on the server a KV bucket kept 1 of the 3 events"),
     ),
     right_answers=((check_storage_choice, RIGHT), (check_store_and_read, with_meta)),
 )
