@@ -43,9 +43,12 @@ async def _increment(answer, js, writers: int = WRITERS):
         )  # all finish before the bucket goes
         errors = [r for r in results if isinstance(r, BaseException)]
         if any(isinstance(e, KeyWrongLastSequenceError) for e in errors):
+            lost = sum(isinstance(e, KeyWrongLastSequenceError) for e in errors)
+            stored = (await kv.get("hits")).value.decode()
             raise Wrong(
-                "an update lost the race and raised KeyWrongLastSequenceError: catch it, read the "
-                "key again (fresh value and revision) and retry the update."
+                f"{lost} of {writers} updates lost the race and raised KeyWrongLastSequenceError: the server "
+                f"refused them and the counter ends at {stored}. Catch it, read the key again (fresh value and "
+                "revision) and retry the update."
             )
         if any(isinstance(e, KeyNotFoundError) for e in errors):
             raise Wrong("get() raised KeyNotFoundError: read the `key` argument you were given.")
