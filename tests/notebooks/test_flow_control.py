@@ -40,14 +40,15 @@ def check(run):
     assert run["flow.backoff_stored_ack_wait"] == backoff[0]
     assert "max deliver is required to be > length of backoff values" in run["flow.backoff_refusal"]
 
-    # the consume loop: everything published is either handled or still in the stream
-    assert run["flow.loop_handled"] + run["flow.loop_left"] == p["burst"]
+    # the consume loop: what it handled and what it never fetched (num_pending) add up to at most what was
+    # published (a message a last fetch received as the loop stopped is delivered but not handled)
+    assert 0 < run["flow.loop_handled"] and run["flow.loop_handled"] + run["flow.loop_left"] <= p["burst"]
 
     # a slow consumer: core NATS drops beyond the client's pending limit, JetStream loses nothing
     assert run["flow.core_received"] + run["flow.core_dropped"] == p["burst"]
     assert run["flow.core_dropped"] > 0 and run["flow.core_received"] >= p["pending_limit"]
     assert run["flow.js_lost"] == 0
-    assert run["flow.js_handled_while_publishing"] + run["flow.js_backlog"] == p["burst"]
+    assert run["flow.js_handled_while_publishing"] + run["flow.js_backlog"] <= p["burst"]
     assert run["flow.js_backlog"] > 0 and run["flow.js_max_pending"] > 0
 
     # deep dives: max_waiting refuses the extra pull request; the server closes a reader that stops reading
