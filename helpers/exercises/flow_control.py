@@ -187,22 +187,28 @@ def _judge_worker(result, info, heard, deliveries, steps_done, bad_steps) -> str
             + "): call `await msg.ack()` when a job is done."
         )
     for job in WORKER_JOBS:
-        times = [at for at, j, n in deliveries if j == job]
-        if len(times) > 1:
-            redelivered_at = times[1]
-            started_work = min(steps_done[job])
-            if started_work > redelivered_at or started_work - times[0] > WORKER_ACK_WAIT:
+        delivered_at = min(at for at, j, _ in deliveries if j == job)
+        said = [at for at, j, kind in heard if j == job and kind in ("+WPI", "+ACK") and at <= acked[job]]
+        points = [delivered_at, *sorted(said)]
+        gaps = [(b - a, a) for a, b in zip(points, points[1:], strict=False)]
+        silence, since = max(gaps)
+        if silence > WORKER_ACK_WAIT:
+            if min(steps_done[job]) - delivered_at > WORKER_ACK_WAIT and since == delivered_at:
                 raise Wrong(
-                    f"the server delivered {job} {len(times)} times: it waited {started_work - times[0]:.2f} s in "
-                    f"your batch before you started it (ack_wait is {WORKER_ACK_WAIT} s), so the server took it for "
-                    "lost. Fetch one job at a time when jobs are long (or report progress on every job you hold)."
+                    f"{job} waited {min(steps_done[job]) - delivered_at:.2f} s in your hands before you started it, "
+                    f"and the server heard nothing about it (ack_wait is {WORKER_ACK_WAIT} s): the server counts it "
+                    "as lost and gives it to the next worker that fetches. Fetch one job at a time when jobs are "
+                    "long (or report progress on every job you hold)."
                 )
-            reports = sum(1 for at, j, kind in heard if j == job and kind == "+WPI" and at < redelivered_at)
+            reports = sum(1 for _, j, kind in heard if j == job and kind == "+WPI")
             raise Wrong(
-                f"the server delivered {job} {len(times)} times: during its {WORKER_JOBS[job] * STEP_SECONDS:.2f} s of "
-                f"work it heard {reports} progress reports (+WPI) from you, and ack_wait is {WORKER_ACK_WAIT} s, so "
-                f"it took your worker for dead and sent {job} again: the work was done twice."
+                f"the server heard nothing about {job} for {silence:.2f} s while you worked on it ({reports} progress "
+                f"reports, +WPI, in all), and ack_wait is {WORKER_ACK_WAIT} s: the server counts it as lost and hands "
+                f"it to the next worker that fetches, and the work is done twice: tell the server you are still at it."
             )
+        times = [at for at, j, _ in deliveries if j == job]
+        if len(times) > 1:
+            raise Wrong(f"the server delivered {job} {len(times)} times: it was redelivered while your worker had it.")
     if info.delivered.consumer_seq > len(WORKER_JOBS):
         raise Wrong(
             f"the server made {info.delivered.consumer_seq} deliveries for {len(WORKER_JOBS)} jobs: "
