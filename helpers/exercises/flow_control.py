@@ -164,8 +164,8 @@ def _judge_worker(result, info, heard, deliveries, steps_done, bad_steps) -> str
     for job, steps in WORKER_JOBS.items():
         if len(steps_done[job]) < steps:
             raise Wrong(
-                f"{job} needs {steps} steps and your worker ran {len(steps_done[job])}: "
-                "`await step(job)` job['steps'] times."
+                f"{job} has {steps} steps ({job}'s 'steps' field) and your worker ran {len(steps_done[job])} of "
+                "them: `await step(job)` job['steps'] times."
             )
     acked = {}
     for at, job, kind in heard:
