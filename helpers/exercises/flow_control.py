@@ -146,7 +146,8 @@ async def _worker(answer, nc, js):
         info = await js.consumer_info(WORKER_STREAM, WORKER_CONSUMER)
     finally:
         await watch.unsubscribe()
-        await psub.unsubscribe()
+        with contextlib.suppress(nats.errors.BadSubscriptionError):  # the learner's code may have done it
+            await psub.unsubscribe()
         await delete_if_exists(js.delete_stream, WORKER_STREAM)
     return _judge_worker(result, info, heard, deliveries, steps_done, bad_steps)
 
@@ -289,7 +290,8 @@ def _judge_images(info, deliveries) -> str:
     limit = info.config.max_ack_pending
     if len(first_round) != IN_FLIGHT:
         raise Wrong(
-            f"the server handed out {len(first_round)} images at once to a worker that acknowledged none "
+            f"the server handed out {len(first_round)} image{'s' if len(first_round) != 1 else ''} at once to a "
+            "worker that acknowledged none "
             f"(max_ack_pending={limit}): a worker holds {IN_FLIGHT} images, no more and no fewer."
         )
     times = [at for at, seq, _ in deliveries if seq == 1]
