@@ -144,6 +144,7 @@ CASE = Case(
     exercises=("worker", "images_config"),
     solutions={"max_ack_pending": 4, "ack_upto": 4, "backoff": [0.25, 0.5], "max_waiting": 3, "pending_limit": 10},
     budget=20,
+    any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     wrong_answers=(
         (check_worker, no_progress, "the server heard nothing about job-2 for"),
         (check_worker, ack_first, "the server got the ack for job-1 before its work was done (0 of 1 steps)"),
