@@ -228,10 +228,10 @@ def _judge_worker(result, info, heard, deliveries, steps_done, bad_steps) -> str
 @exercise(
     hints=(
         "Three settings: one limits how many images are unacknowledged at once, one lists the waits before each "
-        "redelivery, one caps the deliveries. The first wait must exceed 0.2 s; the waits add up to the time of "
+        "redelivery, one caps the deliveries. The first wait must be at least 0.2 s; the waits add up to the time of "
         "the last delivery.",
         "ConsumerConfig(max_ack_pending=..., backoff=[first, second], max_deliver=...): two growing waits, the "
-        "first above 0.2 s, together at most 1 s; max_deliver counts every delivery, the first one included.",
+        "first at least 0.2 s, together at most 1 s; max_deliver counts every delivery, the first one included.",
     ),
     timeout=10.0,
 )
@@ -306,7 +306,7 @@ def _judge_images(info, deliveries) -> str:
     if first_wait < WORK_SECONDS - 0.02:  # a wait of exactly 0.2 s is allowed; the clock here is the client's
         raise Wrong(
             f"the server redelivered image-1 after {first_wait:.2f} s, and an image can take {WORK_SECONDS} s: a slow "
-            f"image would be done twice. The first wait must be longer than {WORK_SECONDS} s."
+            f"image would be done twice. The first wait must be at least {WORK_SECONDS} s."
         )
     if info.config.max_deliver != MAX_DELIVERIES:
         raise Wrong(
