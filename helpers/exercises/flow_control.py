@@ -19,7 +19,7 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import BadRequestError
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
 
 WORKER_STREAM, WORKER_SUBJECT, WORKER_CONSUMER = "FLOW_CONTROL_EX_WORKER", "flow-control.ex.worker", "worker"
 WORKER_JOBS = {"job-1": 1, "job-2": 5, "job-3": 2}  # job id -> steps
@@ -31,14 +31,11 @@ IMAGES, IN_FLIGHT, WORK_SECONDS, MAX_DELIVERIES, LAST_WITHIN = 4, 2, 0.2, 3, 1.0
 TOLERANCE = 0.1  # seconds a measured delivery may come after its configured time (server timer, this loop)
 
 
-async def _quiet(error):  # a checker's connection reports nothing on stderr: the verdict says what happened
-    pass
-
-
 @contextlib.asynccontextmanager
 async def _connection(server, timeout: float = 5.0):
+    """The checker's own connection (it also watches the acks the server receives): quiet, like framework.jetstream."""
     nc = await nats.connect(
-        server.url, name="flow-control.checker", connect_timeout=timeout, error_cb=_quiet, allow_reconnect=False
+        server.url, name="flow-control.checker", connect_timeout=timeout, error_cb=quiet, allow_reconnect=False
     )
     try:
         yield nc
