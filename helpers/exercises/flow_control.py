@@ -252,7 +252,8 @@ async def _images(answer, js):
         try:
             info = await js.add_consumer(IMAGES_STREAM, config)
         except BadRequestError as e:
-            raise Wrong(f"the server refused this consumer: {e.description}.") from None
+            note = " (it accepts as many deliveries as waits, not fewer)" if "backoff" in str(e.description) else ""
+            raise Wrong(f"the server refused this consumer: {e.description}{note}.") from None
         if info.config.ack_policy != AckPolicy.EXPLICIT:
             raise Wrong(
                 f"ack_policy is {info.config.ack_policy}: each image is acknowledged on its own, and only then "
