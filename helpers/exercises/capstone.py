@@ -28,20 +28,16 @@ import nats
 import nats.errors
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream, quiet
 
 NOTIFIED_BUCKET = "capstone-notified"
 PLAN_STREAM, PLAN_EVENTS = "capstone-plan", "capstone.plan.events.*"
 SERVICES = ("inventory", "payments", "notifications")
 
 
-async def _quiet(*_args) -> None:  # error_cb: a checker's connection prints nothing
-    pass
-
-
 @contextlib.asynccontextmanager
 async def _connection(server, name: str, timeout: float):
-    nc = await nats.connect(server.url, name=name, connect_timeout=timeout, error_cb=_quiet)
+    nc = await nats.connect(server.url, name=name, connect_timeout=timeout, error_cb=quiet)
     try:
         yield nc
     finally:

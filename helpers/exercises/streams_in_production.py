@@ -21,7 +21,7 @@ import nats
 import nats.js.errors
 from nats.js.api import StreamSource
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
 
 WRONG_LAST_SEQUENCE = 10071  # the server's error code for a stale Nats-Expected-Last-Subject-Sequence
 LEDGER, LEDGER_SUBJECTS = "production-check-ledger", "production.check.ledger.>"
@@ -30,13 +30,9 @@ ARCHIVE = "production-check-archive"
 YEAR = 365 * 24 * 3600
 
 
-async def _quiet(*_args) -> None:  # error_cb: a checker's connection prints nothing
-    pass
-
-
 @contextlib.asynccontextmanager
 async def _jetstream(server, name: str, timeout: float):
-    nc = await nats.connect(server.url, name=name, connect_timeout=timeout, error_cb=_quiet)
+    nc = await nats.connect(server.url, name=name, connect_timeout=timeout, error_cb=quiet)
     try:
         yield nc.jetstream(timeout=timeout)
     finally:
