@@ -1,4 +1,4 @@
-"""Notebook 09 · Services and discovery: its test entry (tests/test_notebooks.py runs it)."""
+"""The notebook "Services and discovery": its test entry (tests/test_notebooks.py runs it)."""
 
 import json
 
