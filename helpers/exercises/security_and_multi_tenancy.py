@@ -250,8 +250,8 @@ async def _judge_shipping(private, timeout: float) -> str:
         replies = {m.subject for _, m in leaked}
         raise Wrong(
             f"shipping read {len(replies)} of the 2 replies billing sent to other services: subscribed to "
-            f"{wildcard}, it read {msg.data.decode()!r} sent to {msg.subject[:24]}…. Replies travel to the "
-            "requester's inbox, so a wide _INBOX permission reads everyone's."
+            f"{wildcard}, it read billing's reply {msg.data.decode()!r} sent to {msg.subject[:24]}…. Replies "
+            "travel to the requester's inbox, so a wide _INBOX permission reads everyone's."
         )
     return (
         "shipping receives orders.paid, publishes shipping.*, reserves stock by request with its replies on "
