@@ -26,7 +26,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from helpers.embedded import REPO, EmbeddedServer
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 from helpers.monitor import monitor_get
 from helpers.tls import make_certificates
 
@@ -48,10 +48,6 @@ SHIPPING_MUST_NOT = {
 }
 # Where shipping might listen for other services' replies: the loose `_INBOX.>` and narrower wildcards.
 EAVESDROP = ("_INBOX.>", "_INBOX.*.>", "_INBOX.orders.>")
-
-
-async def _quiet(error: Exception) -> None:
-    """error_cb of a checker's connection whose errors the checker does not need."""
 
 
 class _Probe:
@@ -194,7 +190,7 @@ async def _judge_shipping(private, timeout: float) -> str:
     seen: set[str] = set()
     connect = dict(allow_reconnect=False, connect_timeout=timeout)
     checker = await nats.connect(
-        private.url, user="checker", password="checker", name="security.checker", error_cb=_quiet, **connect
+        private.url, user="checker", password="checker", name="security.checker", error_cb=quiet, **connect
     )
     orders = await nats.connect(
         private.url,
@@ -202,7 +198,7 @@ async def _judge_shipping(private, timeout: float) -> str:
         password="checker",
         name="security.orders",
         inbox_prefix="_INBOX.orders",
-        error_cb=_quiet,
+        error_cb=quiet,
         **connect,
     )
     probe = _Probe()
@@ -349,7 +345,7 @@ async def _judge_reserve(answer, private, password: str, timeout: float) -> str:
         password="inventory",
         name="security.inventory",
         allow_reconnect=False,
-        error_cb=_quiet,
+        error_cb=quiet,
         connect_timeout=timeout,
     )
     requests = []

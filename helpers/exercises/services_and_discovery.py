@@ -19,7 +19,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.service import Service as MicroService
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}  # the reserve exercise's stock, as the notebook states it
 OPERATIONS = ("place", "cancel", "status")  # the orders service's endpoints
@@ -31,7 +31,9 @@ def _token() -> str:
 
 
 async def _connect(url: str, role: str, timeout: float):
-    return await nats.connect(url, name=f"services-and-discovery.checker-{role}", connect_timeout=timeout)
+    return await nats.connect(
+        url, name=f"services-and-discovery.checker-{role}", connect_timeout=timeout, error_cb=quiet
+    )
 
 
 async def _ready(nc, service: MicroService, timeout: float) -> None:
