@@ -190,13 +190,18 @@ async def _judge_shipping(private, timeout: float) -> str:
     seen: set[str] = set()
     connect = dict(allow_reconnect=False, connect_timeout=timeout)
     checker = await nats.connect(
-        private.url, user="checker", password="checker", name="security.checker", error_cb=quiet, **connect
+        private.url,
+        user="checker",
+        password="checker",
+        name="security-and-multi-tenancy.checker",
+        error_cb=quiet,
+        **connect,
     )
     orders = await nats.connect(
         private.url,
         user="checker",
         password="checker",
-        name="security.orders",
+        name="security-and-multi-tenancy.orders",
         inbox_prefix="_INBOX.orders",
         error_cb=quiet,
         **connect,
@@ -206,7 +211,7 @@ async def _judge_shipping(private, timeout: float) -> str:
         private.url,
         user="shipping",
         password="shipping",
-        name="security.shipping",
+        name="security-and-multi-tenancy.shipping",
         inbox_prefix=SHIPPING_INBOX,
         error_cb=probe.on_error,
         **connect,
@@ -343,7 +348,7 @@ async def _judge_reserve(answer, private, password: str, timeout: float) -> str:
         private.url,
         user="inventory",
         password="inventory",
-        name="security.inventory",
+        name="security-and-multi-tenancy.inventory",
         allow_reconnect=False,
         error_cb=quiet,
         connect_timeout=timeout,
