@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,34 +22,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALID_FOR = datetime.timedelta(days=1)
-EOF_WARNING = "returning true from eof_received() has no effect when using ssl"
-
-
-class _EofWarningFilter(logging.Filter):
-    """Drops asyncio's "returning true from eof_received() has no effect when using ssl", nothing else.
-
-    Its cause is in nats-py 2.16 (nats/aio/transport.py, TcpTransport.connect_tls): to upgrade to TLS it
-    makes its own asyncio.StreamReaderProtocol and passes it to loop.start_tls(), which does not call the
-    protocol's connection_made(); asyncio's own StreamWriter.start_tls() then calls protocol._replace_writer(),
-    nats-py does not. So the protocol never learns it runs over SSL (`_over_ssl` stays False), and when the
-    server ends the TLS session (after every close() or drain()), its eof_received() returns True and
-    asyncio's SSLProtocol._call_eof_received() logs this warning. It is harmless: over SSL the return value
-    is ignored and the connection is shut down as it should be. Fixing it means patching nats-py's
-    transport; until then, this filter on the "asyncio" logger drops exactly that message.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != EOF_WARNING
-
-
-def silence_eof_warning() -> None:
-    """Install the filter (once) on asyncio's logger."""
-    asyncio_log = logging.getLogger("asyncio")
-    if not any(isinstance(f, _EofWarningFilter) for f in asyncio_log.filters):
-        asyncio_log.addFilter(_EofWarningFilter())
-
-
-silence_eof_warning()
 
 
 @dataclass(frozen=True)
