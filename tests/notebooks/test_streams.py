@@ -154,6 +154,7 @@ WQ, NEW = RetentionPolicy.WORK_QUEUE, DiscardPolicy.NEW
 JOB_STREAM = {"retention": WQ, "max_msgs": 20, "discard": NEW}
 
 CASE = Case(
+    any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     check=check,
     exercises=("make_readings", "publish_order", "keep_receipts", "job_stream"),
     budget=23,  # a server restart (the 20 s), plus ~2 s: two private servers and acked publishes timed on each
