@@ -57,9 +57,10 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             try:
                 await asyncio.wait_for(sub.drain(), 1.0)  # ...and its callback has run
             except TimeoutError:
+                waiting = sum(s.pending_msgs for s in subs)
                 raise Wrong(
-                    "messages are waiting unprocessed in a member's subscription: pass a callback, "
-                    "cb=..., that appends msg.data.decode() to `handled`."
+                    f"{waiting} of the {payments} payments are waiting unprocessed in the members' subscriptions: "
+                    "pass a callback, cb=..., that appends msg.data.decode() to `handled`."
                 ) from None
         total = sum(len(got) for got in handled)
         if total == members * payments:
