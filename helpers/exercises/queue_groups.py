@@ -14,7 +14,7 @@ from collections import Counter
 import nats
 from nats.aio.subscription import Subscription
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 
 def _subject(kind: str) -> str:
@@ -23,9 +23,6 @@ def _subject(kind: str) -> str:
 
 async def _connect(url: str, name: str):
     """A checker's own connection, named by the slug; nats-py's errors go to a quiet callback, not to stderr."""
-
-    async def quiet(error):  # a closing connection's errors are not the learner's business
-        pass
 
     return await nats.connect(url, name=f"queue-groups.checker-{name}", error_cb=quiet)
 

@@ -1,17 +1,14 @@
 """Checkers for Streams (notebooks/05-streams.ipynb).
 
 Each checker works on a stream of its own (named STREAMS_..., on subjects under `streams.`), deletes it
-before and after, and judges what the server stored. Its connection reports errors to a quiet callback, so
-a wrong answer shows the verdict, not nats-py's tracebacks.
+before and after, and judges what the server stored. Its connection (framework.jetstream) reports errors to
+a quiet callback, so a wrong answer shows the verdict, not nats-py's tracebacks.
 """
 
-import contextlib
-
-import nats
 from nats.js.api import DiscardPolicy, PubAck
 from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
 EX1_STREAM, EX1_SUBJECTS = "STREAMS_READINGS", ["streams.readings.*"]
 EX2_STREAM, EX2_SUBJECT = "STREAMS_ORDERS_ONCE", "streams.once.orders"
@@ -21,20 +18,6 @@ RECEIPTS_STREAM, RECEIPTS_SUBJECTS, RECEIPTS_SUBJECT = (
     "streams.receipts.till",
 )
 RECEIPT_AMOUNTS = [12, 7, 30, 5]
-
-
-@contextlib.asynccontextmanager
-async def jetstream(server, timeout: float = 5.0):
-    """A checker's own connection (named by the slug, its errors to a quiet callback) and its JetStream context."""
-
-    async def quiet(error):  # a closing connection's errors are not the learner's business
-        pass
-
-    nc = await nats.connect(server.url, name="streams.checker", connect_timeout=timeout, error_cb=quiet)
-    try:
-        yield nc.jetstream(timeout=timeout)
-    finally:
-        await nc.close()
 
 
 async def _payloads(js, name: str, subject: str) -> list[str]:
@@ -65,7 +48,7 @@ def _duration(seconds: float) -> str:
     )
 )
 async def check_make_readings(answer, server):
-    async with jetstream(server) as js:
+    async with jetstream(server, "streams.checker") as js:
         return await _make_readings(answer, js)
 
 
@@ -134,7 +117,7 @@ async def _make_readings(answer, js):
     )
 )
 async def check_publish_order(answer, server):
-    async with jetstream(server) as js:
+    async with jetstream(server, "streams.checker") as js:
         return await _publish_order(answer, js)
 
 
@@ -190,7 +173,7 @@ async def check_job_stream(answer, server, *, timeout: float = 5.0):
         raise Wrong('answer with a dict of js.add_stream keyword arguments, e.g. {"retention": ...}.')
     if {"name", "subjects"} & set(answer):
         raise Wrong("leave out name and subjects: the checker sets them.")
-    async with jetstream(server, timeout) as js:
+    async with jetstream(server, "streams.checker", timeout) as js:
         await delete_if_exists(js.delete_stream, DESIGN_STREAM)
         try:
             return await _job_stream(answer, js, timeout)
@@ -255,7 +238,7 @@ async def _job_stream(answer, js, timeout):
     )
 )
 async def check_keep_receipts(answer, server, *, timeout: float = 5.0):
-    async with jetstream(server, timeout) as js:
+    async with jetstream(server, "streams.checker", timeout) as js:
         await delete_if_exists(js.delete_stream, RECEIPTS_STREAM)
         try:
             return await _keep_receipts(answer, js, timeout)

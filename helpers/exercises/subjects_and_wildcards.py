@@ -10,7 +10,7 @@ from __future__ import annotations
 import nats
 from nats.aio.subscription import Subscription
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 PREDICT_SUBJECT = "orders.eu.central.created.v2"
 PREDICT_CANDIDATES = [
@@ -25,9 +25,6 @@ PREDICT_CANDIDATES = [
 
 async def connect(url: str, name: str, timeout: float = 5.0):
     """A checker's own connection, named by the slug; nats-py's errors go to a quiet callback, not to stderr."""
-
-    async def quiet(error):  # a closing connection's errors are not the learner's business
-        pass
 
     return await nats.connect(url, name=f"subjects-and-wildcards.{name}", connect_timeout=timeout, error_cb=quiet)
 
