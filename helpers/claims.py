@@ -25,7 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 import pandas as pd
 
 VERDICT_COLOURS = {"holds": "#d1f0d8", "holds only when": "#fff3c4", "does not hold here": "#f8d7da"}
-HTTP_KINDS = ("HTTP keep-alive, direct", "HTTP through a proxy hop", "HTTP, new connection per request")
+HTTP_KINDS = {  # each kind of HTTP call, and how a verdict's condition names it
+    "HTTP keep-alive, direct": "is called directly",
+    "HTTP through a proxy hop": "goes through a proxy hop",
+    "HTTP, new connection per request": "opens a new connection per request",
+}
 
 
 def beats(a: float, b: float, margin: float, lower_is_better: bool = True) -> bool:
@@ -94,10 +98,10 @@ def faster(m: Mapping, margin: float) -> dict:
     n = {"nats_p50_us": p50["NATS request-reply"]} | {f"{kind} p50_us": p50[kind] for kind in HTTP_KINDS}
     tests = [_beat(f"NATS p50 against {kind}", n["nats_p50_us"], p50[kind], margin, "µs") for kind in HTTP_KINDS]
     beaten = [kind for kind, test in zip(HTTP_KINDS, tests, strict=True) if test[-1]]
-    if HTTP_KINDS[0] in beaten:
+    if "HTTP keep-alive, direct" in beaten:
         verdict = "holds"
     elif beaten:
-        verdict = "holds only when the HTTP call is " + " or ".join(beaten)
+        verdict = "holds only when HTTP " + " or ".join(HTTP_KINDS[kind] for kind in beaten)
     else:
         verdict = "does not hold here"
     return _row("request-reply faster than HTTP (one at a time)", n, tests, verdict)
