@@ -2,7 +2,7 @@
 
     python perf_responder.py NATS_URL [--subject perf.echo]
 
-Run by notebook 12 as its own OS process (helpers.services.Service), so that a request really crosses
+Run by the Performance notebook as its own OS process (helpers.services.Service), so that a request really crosses
 process boundaries: requester -> nats-server -> this process -> nats-server -> requester. Every reply is
 the same small JSON body the HTTP responder sends, so both transports carry the same bytes.
 
