@@ -464,7 +464,7 @@ async def check_keep_asking(answer, server, *, cluster=None, count: int = 30, ki
                 ) as error:
                     node = killed.get("node", "the node")
                     raise Wrong(
-                        f"request {max(seen, default=0)} raised {type(error).__name__}: the checker killed "
+                        f"request {max(seen, default=0)} ended in {type(error).__name__}: the checker killed "
                         f"{node}, the node your connection was on, while request {kill_at} was with it, and "
                         f"that reply was lost with the node. The responders got requests "
                         f"{_ranges(seen)}. A request that fails must be sent again."
