@@ -18,7 +18,7 @@ from nats.js.api import PubAck
 from nats.js.errors import BadRequestError, NoStreamResponseError
 
 from helpers.cluster import Cluster
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
 from helpers.monitor import monitor_get
 
 RETRY_STREAM, RETRY_SUBJECT = "CLUSTERING_RETRY", "clustering-and-failover.retry.payments"
@@ -40,10 +40,6 @@ async def _a_cluster(cluster):
         yield private
     finally:
         await asyncio.to_thread(private.stop)
-
-
-async def _quiet(error):  # frozen and crashed nodes cause connection errors: expected here
-    pass
 
 
 class _Election:
@@ -85,7 +81,7 @@ async def check_publish_with_retry(
 ):
     async with _a_cluster(cluster) as c:
         nc = await nats.connect(
-            servers=c.urls, name="clustering-and-failover.checker.publish_with_retry", error_cb=_quiet
+            servers=c.urls, name="clustering-and-failover.checker.publish_with_retry", error_cb=quiet
         )
         js = nc.jetstream(timeout=2)  # what the learner's function gets
         own = nc.jetstream(timeout=OWN_TIMEOUT)  # the checker's own calls, while the cluster may be electing
@@ -222,7 +218,7 @@ async def check_payments_plan(
 ):
     replicas, options = _static_plan(answer)
     async with _a_cluster(cluster) as c:
-        admin = await nats.connect(servers=c.urls, name="clustering-and-failover.checker.admin", error_cb=_quiet)
+        admin = await nats.connect(servers=c.urls, name="clustering-and-failover.checker.admin", error_cb=quiet)
         js = admin.jetstream(timeout=OWN_TIMEOUT)  # the checker's own calls: a node was frozen just before some
         try:
             await delete_if_exists(js.delete_stream, PLAN_STREAM)
@@ -279,13 +275,13 @@ async def _freeze_and_watch(c, victim, options, notice_within, burst, burst_byte
             name="clustering-and-failover.checker.payment-service",
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
-            error_cb=_quiet,
+            error_cb=quiet,
             **options,
         )
     except TypeError as error:
         raise Wrong(f"nats.connect does not take one of connect_options: {error}.") from None
-    watcher = await nats.connect(others[0], name="clustering-and-failover.checker.watcher", error_cb=_quiet)
-    payer = await nats.connect(others[-1], name="clustering-and-failover.checker.payer", error_cb=_quiet)
+    watcher = await nats.connect(others[0], name="clustering-and-failover.checker.watcher", error_cb=quiet)
+    payer = await nats.connect(others[-1], name="clustering-and-failover.checker.payer", error_cb=quiet)
     try:
         await watcher.subscribe(BURST_SUBJECT, cb=on_burst)
         await watcher.flush()
@@ -447,7 +443,7 @@ async def check_keep_asking(answer, server, *, cluster=None, count: int = 30, ki
                 c.nodes[name].url,
                 name=f"clustering-and-failover.checker.responder-{name}",
                 allow_reconnect=False,
-                error_cb=_quiet,
+                error_cb=quiet,
             )
             await responders[name].subscribe(ASK_SUBJECT, queue="responders", cb=answer_request)
             await responders[name].flush()

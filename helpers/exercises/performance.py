@@ -18,14 +18,10 @@ import uuid
 
 import nats
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
 
 WINDOW_STREAM, WINDOW_SUBJECT = "PERFORMANCE_WINDOW", "performance.window.orders"
 MEASURE_STREAM, MEASURE_SUBJECT = "PERFORMANCE_MEASURE", "performance.measure.orders"
-
-
-async def _quiet(error):  # the checkers' own connections print nothing: the verdict says what happened
-    pass
 
 
 async def _one_by_one(js, seconds: float, timeout: float, acks: list) -> float:
@@ -75,7 +71,7 @@ async def check_window(
             f"a window of {window} leaves up to {window} orders unacknowledged, more than the "
             f"{resend_buffer} the resend buffer holds: after a failure some orders could not be resent."
         )
-    nc = await nats.connect(server.url, name="performance.checker-window", error_cb=_quiet)
+    nc = await nats.connect(server.url, name="performance.checker-window", error_cb=quiet)
     js = nc.jetstream()
     try:
         await delete_if_exists(js.delete_stream, WINDOW_STREAM)
@@ -121,8 +117,8 @@ async def check_send_concurrently(
     answer, server, *, requests: int = 40, in_flight: int = 8, work: float = 0.02, timeout: float = 5.0
 ):
     subject = f"exercise.concurrent.{uuid.uuid4().hex[:8]}"
-    service = await nats.connect(server.url, name="performance.checker-responder", error_cb=_quiet)
-    nc = await nats.connect(server.url, name="performance.checker-requester", error_cb=_quiet)
+    service = await nats.connect(server.url, name="performance.checker-responder", error_cb=quiet)
+    nc = await nats.connect(server.url, name="performance.checker-requester", error_cb=quiet)
     serving = {"now": 0, "most": 0, "served": 0}
     tasks = set()
 
@@ -219,7 +215,7 @@ class _Watched:
     timeout=30.0,
 )
 async def check_measure_window(answer, server, *, count: int = 2000, window: int = 64, timeout: float = 5.0):
-    nc = await nats.connect(server.url, name="performance.checker-measure", error_cb=_quiet)
+    nc = await nats.connect(server.url, name="performance.checker-measure", error_cb=quiet)
     js = nc.jetstream(timeout=timeout)
     try:
         await delete_if_exists(js.delete_stream, MEASURE_STREAM)
