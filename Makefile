@@ -18,7 +18,7 @@ INSTALL = sh -c 'if command -v uv >/dev/null; then uv pip install -q --compile-b
 	elif [ -x $(BIN)/uv ]; then $(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python "$$@"; \
 	else $(BIN)/python -m pip install -q --disable-pip-version-check "$$@"; fi' install
 
-.PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav lint format up down status \
+.PHONY: help install install-dev lab test test-learner test-workshop test-browser site check nav renumber lint format up down status \
 	clean workshop workshop-status workshop-board workshop-reset workshop-down wheelhouse
 
 help:  ## list the targets
@@ -48,7 +48,7 @@ test: install-dev  ## execute every notebook against a real server and check its
 	$(BIN)/python -m pytest $(PARALLEL)
 
 test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice; notebooks in any order
-	$(BIN)/python -m pytest -m learner
+	$(BIN)/python -m pytest -m learner $(PARALLEL)
 
 test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook, screenshots in test-output/
 	$(BIN)/python -m pytest -m browser tests/test_browser.py
@@ -68,6 +68,9 @@ check: install-dev  ## seconds, no kernels: lint, format, structure, navigation,
 nav: install  ## regenerate every notebook's navigation lines, the README contents, the workshop schedules
 	$(BIN)/python -m tools.navigation
 	$(BIN)/python -m tools.schedule
+
+renumber: install  ## after inserting notebooks/03a-topic.ipynb: number every notebook in order, then make nav
+	$(BIN)/python -m tools.renumber
 
 lint: install-dev  ## ruff
 	$(BIN)/ruff check .

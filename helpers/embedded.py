@@ -14,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +56,17 @@ def free_port() -> int:
     with socket.socket() as s:  # a crowded range: let the OS choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def tied_to_this_process(command: list[str]) -> list[str]:
+    """On Linux, from the main thread: the server gets SIGTERM when this Python process dies, however it dies
+    (a test run killed, a kernel that crashed), through setpriv's parent-death signal; atexit (stop_at_exit)
+    covers only an orderly exit. Elsewhere, and from other threads (the signal follows the thread that started
+    the process), the command is unchanged."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    if setpriv and threading.current_thread() is threading.main_thread():
+        return [setpriv, "--pdeathsig", "TERM", "--", *command]
+    return command
 
 
 class EmbeddedServer:
@@ -114,7 +126,7 @@ class EmbeddedServer:
         )
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
-                self.command(),
+                self.command() if self.detach else tied_to_this_process(self.command()),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -4,6 +4,8 @@ nats-py patched as everywhere in the course (helpers/nats_py_fixes.py)."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +15,17 @@ from helpers.embedded import EmbeddedServer
 from tests.harness import DURATIONS, EXECUTED, execute
 
 nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering and KV marker bugs
+
+
+def pytest_configure(config):
+    """A SIGTERM (CI's time limit, `kill`) ends pytest like Ctrl-C does: fixtures tear down and atexit runs, so no
+    embedded server outlives the run. Each xdist worker installs it too."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def pytest_addoption(parser):
@@ -98,3 +111,12 @@ def pytest_terminal_summary(terminalreporter):
         f"{'total':<45} {sum(d[1] for d in SUMMARY):6.2f} s in cells, "
         f"{sum(d[2] for d in SUMMARY):6.2f} s with kernel start"
     )
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """`-k 14` finding nothing is rarely what was meant: say which tests the default markers leave out."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and session.config.option.keyword:
+        session.config.get_terminal_writer().line(
+            "No test matched. The default run leaves out learner, workshop and browser tests: add -m learner "
+            "(make test-learner), -m workshop or -m browser; a notebook's tests match its slug, e.g. -k flow_control."
+        )

@@ -13,6 +13,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Run:
     params: dict  # every parameter the run used: the notebook's defaults, then what the test passed
     cell_seconds: float  # execution time after the kernel started
     seconds: float  # including the kernel start
+    stderr: list[str] = field(default_factory=list)  # what it wrote to stderr, progress bars aside
 
     def __getitem__(self, key):
         if key not in self.records:
@@ -75,6 +77,8 @@ class Case:
                    does the work but keeps the template's `return ...`.
     slow_checkers: its checkers start private servers or clusters (seconds each): `make check` leaves
                    their answers to `make test`.
+    any_order:     its JetStream assets live on the shared server beside the other JetStream notebooks':
+                   tests/test_jetstream_any_order.py runs every such notebook in reverse order on one server.
     """
 
     check: Callable[[Run], None]
@@ -84,6 +88,7 @@ class Case:
     wrong_answers: tuple = ()
     right_answers: tuple = ()
     slow_checkers: bool = False
+    any_order: bool = False
 
 
 def slug(stem: str) -> str:
@@ -153,7 +158,20 @@ def execute(stem: str, label: str, **parameters) -> Run:
     cell_seconds = sum(c["metadata"].get("papermill", {}).get("duration") or 0 for c in cells)
     DURATIONS.append((f"{stem} ({label})", cell_seconds, seconds))
     params = {name: _literal(value) for name, value in defaults.items()} | parameters
-    return Run(f"{stem} ({label})", out, read_records(out), params, cell_seconds, seconds)
+    return Run(f"{stem} ({label})", out, read_records(out), params, cell_seconds, seconds, noise(cells))
+
+
+PROGRESS_BAR = re.compile(r"\d+%\|.*\|")  # tqdm writes its bars to stderr: the one thing allowed there
+
+
+def noise(cells: list[dict]) -> list[str]:
+    """What an executed notebook wrote to stderr, progress bars aside: a learner sees each as a red box."""
+    return [
+        "".join(output.get("text", ""))[:300]
+        for cell in cells
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr" and not PROGRESS_BAR.search("".join(output.get("text", "")))
+    ]
 
 
 def stamp(executed: Path, monitor_url: str | None) -> None:

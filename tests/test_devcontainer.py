@@ -47,6 +47,6 @@ def test_editor_uses_the_course_venv():
     assert settings["python.defaultInterpreterPath"].endswith("/.venv/bin/python")
 
 
-def test_readme_says_how_to_start_it():
-    readme = (REPO / "README.md").read_text()
+def test_contributing_says_how_to_start_it():
+    readme = (REPO / "CONTRIBUTING.md").read_text()
     assert ".devcontainer" in readme and "Reopen in Container" in readme

@@ -2,8 +2,11 @@
 its exercise verdicts, its lesson's records (its entry's `check`), its time budget, and its checkers fed
 wrong answers. What is particular to a notebook is its entry: `CASE` in tests/notebooks/test_<slug>.py."""
 
+import warnings
+
 import pytest
 
+from helpers.monitor import monitor_get
 from tests.harness import BUDGET_SCALE, case_for, entry_module, keys, stems
 
 STEMS = stems()
@@ -25,6 +28,7 @@ def check_run(stem, case, run, status):
     assert run.verdicts() == expected, (
         f"{run.name}: exercise verdicts {run.verdicts()}, expected {expected}; open {run.path}"
     )
+    assert not run.stderr, f"{run.name} wrote to stderr (a learner sees a red box): {run.stderr[:3]}; open {run.path}"
     case.check(run)
     budget = case.budget * BUDGET_SCALE
     assert run.cell_seconds < budget, (
@@ -60,6 +64,8 @@ async def judge(checker, answer, server, request):
     stalls one (seen twice in a dozen full runs with 11's checkers); the second verdict counts."""
     verdict = await checker(answer, server, show=False)
     if request.node.get_closest_marker("slow_checker") and any(h in verdict.message for h in HICCUPS):
+        # Reported, never silent: the warnings summary of the run lists every retried checker.
+        warnings.warn(f"{checker.key}: retried once after {verdict.message[:200]!r}", stacklevel=1)
         verdict = await checker(answer, server, show=False)
     return verdict
 
@@ -72,5 +78,15 @@ async def test_checker_rejects_a_wrong_answer(checker, answer, phrase, nats_serv
 
 @pytest.mark.parametrize("checker, answer", answers("right_answers"))
 async def test_checker_accepts_a_right_answer(checker, answer, nats_server, request):
+    before = connections_so_far(nats_server)
     verdict = await judge(checker, answer, nats_server, request)
     assert verdict.status == "correct", verdict
+    if not request.node.get_closest_marker("slow_checker"):  # those judge on private servers they start
+        assert connections_so_far(nats_server) > before, (
+            f"{checker.key} judged without asking the server: a checker runs the answer against NATS, "
+            "not against an answer key"
+        )
+
+
+def connections_so_far(server) -> int:
+    return monitor_get(server.monitor_url, "/varz")["total_connections"]

@@ -17,6 +17,16 @@ def course_copy(tmp_path):
     return course
 
 
+def save_after_running(path):
+    """What JupyterLab's autosave does after a Run All: outputs, counts and metadata change, the lesson does not."""
+    nb = json.loads(path.read_text())
+    nb["metadata"]["widgets"] = {"state": {}}
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [{"output_type": "stream", "name": "stdout", "text": "x\n"}], 1
+    path.write_text(json.dumps(nb))
+
+
 def save_with_work(path):
     """What JupyterLab's save does after a learner answered and ran a cell."""
     nb = json.loads(path.read_text())
@@ -33,12 +43,15 @@ def test_copies_follow_the_course_until_the_learner_changes_one(tmp_path):
     assert (work / "services" / "worker.py").exists()  # notebooks link to the services' source
     assert sorted(p.name for p in work.glob("*.ipynb")) == ["00-start-here.ipynb", "01-publish-subscribe.ipynb"]
     save_with_work(work / "00-start-here.ipynb")
+    save_after_running(work / "01-publish-subscribe.ipynb")  # run, autosaved, never edited: still follows
     for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb"):  # the course changes both
         (course / name).write_text((course / name).read_text().replace("NATS", "NATS!"))
     shutil.copyfile(NOTEBOOKS / "02-request-reply.ipynb", course / "02-request-reply.ipynb")  # and adds one
     notes = workspace.sync(work, course)
     assert len(notes) == 1 and "00-start-here.ipynb changed in the course" in notes[0]
-    assert "my answer" in (work / "00-start-here.ipynb").read_text()  # the learner's work is kept
+    kept = json.loads((work / "00-start-here.ipynb").read_text())
+    assert "my answer" in json.dumps(kept)  # the learner's work is kept
+    assert "A newer version of this notebook is in the course" in "".join(kept["cells"][0]["source"])  # and says so
     assert (work / "01-publish-subscribe.ipynb").read_text() == (course / "01-publish-subscribe.ipynb").read_text()
     assert (work / "02-request-reply.ipynb").exists()
     assert workspace.sync(work, course) == []  # said once

@@ -37,8 +37,8 @@ class Notebook:
     number: str
     title: str
     summary: str
-    core: int  # minutes, by the rule in tools/minutes.py
-    deep: int
+    core: tuple[int, int]  # (low, high) minutes, by the rule in tools/minutes.py
+    deep: tuple[int, int]
 
     @property
     def label(self) -> str:
@@ -105,12 +105,16 @@ def updated_notebook(course: list[Notebook], i: int) -> dict:
 
 def table(course: list[Notebook], prefix: str) -> str:
     rows = [
-        f"| [{n.label}]({prefix}{n.path.name}) | {n.summary} | {n.core} | {f'+{n.deep}' if n.deep else ''} |"
+        f"| [{n.label}]({prefix}{n.path.name}) | {n.summary} | {minutes.span(n.core)} | "
+        f"{f'+{minutes.span(n.deep)}' if n.deep[0] else ''} |"
         for n in course
     ]
-    core, deep = sum(n.core for n in course), sum(n.deep for n in course)
+    core = tuple(sum(n.core[i] for n in course) for i in (0, 1))
+    deep = tuple(sum(n.deep[i] for n in course) for i in (0, 1))
     return (
-        TABLE_HEAD + "\n".join(rows) + f"\n| **All {len(course)} notebooks** | | **{core}** | **+{deep}** |\n\n"
+        TABLE_HEAD
+        + "\n".join(rows)
+        + f"\n| **All {len(course)} notebooks** | | **{minutes.span(core)}** | **+{minutes.span(deep)}** |\n\n"
         f"Minutes are estimated by one rule (tools/minutes.py): {minutes.RULE}\n"
     )
 

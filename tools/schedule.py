@@ -4,10 +4,11 @@
 kit; `--check` changes nothing and says whether it is stale (a test runs it), so the schedule never
 drifts from the notebooks' headers.
 
-Each notebook gets its header's core minutes (tools/minutes.py's rule, which `make nav` writes into
-the header) plus ROOM_MINUTES for a room's questions and stragglers; deep dives are left for later. A
-break comes after about 90 minutes of work, lunch (one-day only) once the clock passes noon. What does
-not fit before the end of the day is listed as take-home.
+Each notebook gets the high end of its header's core range (tools/minutes.py's rule, which `make nav`
+writes into the header: a room moves at the pace of its slower learners) plus ROOM_MINUTES for a room's
+questions and stragglers; deep dives are left for later. A break comes after about 90 minutes of work,
+lunch (one-day only) once the clock passes noon. What does not fit before the end of the day is listed as
+take-home.
 """
 
 from __future__ import annotations
@@ -30,19 +31,16 @@ DAYS = {  # name: (start, end) in minutes after midnight
 }
 
 
-CORE, DEEP = re.compile(r"core (\d+) min"), re.compile(r"deep dives \+(\d+) min")
+CORE, DEEP = re.compile(r"core (?:\d+-)?(\d+) min"), re.compile(r"deep dives \+(?:\d+-)?(\d+) min")
 
 
 @dataclass
 class Notebook:
     path: Path
     label: str
-    core: int  # minutes, as the header's **Time:** line says
+    core: int  # minutes: the high end of the core range the header's **Time:** line states
     deep: int
-
-    @property
-    def time(self) -> str:
-        return f"core {self.core} min" + (f", deep dives +{self.deep} min" if self.deep else "")
+    time: str  # the header's **Time:** text
 
 
 def notebooks() -> list[Notebook]:
@@ -54,7 +52,7 @@ def notebooks() -> list[Notebook]:
         core, deep = CORE.search(time), DEEP.search(time)
         if not core:
             raise ValueError(f"{nb.path.name}: its **Time:** line ({time!r}) gives no core minutes; run `make nav`")
-        found.append(Notebook(nb.path, nb.label, int(core.group(1)), int(deep.group(1)) if deep else 0))
+        found.append(Notebook(nb.path, nb.label, int(core.group(1)), int(deep.group(1)) if deep else 0, time.strip()))
     return found
 
 
@@ -85,7 +83,7 @@ def plan(start: int, end: int, lunch: bool) -> tuple[list[tuple[int, int, str]],
             (
                 now,
                 length,
-                f"[{nb.label}](../notebooks/{nb.path.name}) (core {nb.core} min + {ROOM_MINUTES} for the room)",
+                f"[{nb.label}](../notebooks/{nb.path.name}) (core up to {nb.core} min + {ROOM_MINUTES} for the room)",
             )
         )
         now, worked = now + length, worked + length

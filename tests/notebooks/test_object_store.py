@@ -54,6 +54,7 @@ SWAPS = [
 ]
 
 CASE = Case(
+    any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     check=check,
     exercises=("upload", "storage_choice"),
     budget=10,

@@ -99,6 +99,7 @@ WQ, NEW = RetentionPolicy.WORK_QUEUE, DiscardPolicy.NEW
 JOB_STREAM = {"retention": WQ, "max_msgs": 20, "discard": NEW}
 
 CASE = Case(
+    any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     check=check,
     exercises=("make_readings", "publish_order", "job_stream"),
     budget=20,  # the limit for a notebook whose lesson includes a server restart
