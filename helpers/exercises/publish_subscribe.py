@@ -56,7 +56,7 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
         if content_type != "application/json":
             raise Wrong(
                 f"the message the server passed on has Content-Type {content_type!r}; pass headers={{'Content-Type': "
-                "'application/json'}} to publish."
+                "'application/json'} to publish."
             )
         return "Processed by the server before your function returned, with a JSON body and its Content-Type header."
     finally:

@@ -23,17 +23,19 @@ def _subject(what: str) -> str:
     return f"exercise.request-reply.{uuid.uuid4().hex[:10]}.{what}"
 
 
-async def _call_ask(answer, nc, subject, sku, timeout):
-    """Run the learner's ask_stock; name the exception it let through."""
+async def _call_ask(answer, nc, subject, sku, timeout, situation=""):
+    """Run the learner's ask_stock; name the exception it let through, after what the server did (`situation`)."""
     started = time.perf_counter()
     try:
         result = await attempt(answer, nc, subject, sku, timeout, timeout=timeout + 2)
     except NoRespondersError:
         raise Wrong(
-            "nats.errors.NoRespondersError escaped from your function: catch it and return 'no responders'."
+            f"{situation}nats.errors.NoRespondersError escaped from your function: catch it and return 'no responders'."
         ) from None
     except NatsTimeoutError:
-        raise Wrong("nats.errors.TimeoutError escaped from your function: catch it and return 'timeout'.") from None
+        raise Wrong(
+            f"{situation}nats.errors.TimeoutError escaped from your function: catch it and return 'timeout'."
+        ) from None
     return result, time.perf_counter() - started
 
 
@@ -70,7 +72,9 @@ async def check_ask_stock(answer, server):
                     f"for {sku!r} the responder answered in_stock={stock[sku]} and you returned {got!r}. "
                     "Return the `in_stock` number from the JSON reply (json.loads(reply.data))."
                 )
-        got, seconds = await _call_ask(answer, nc, nobody, "apple", 2.0)
+        got, seconds = await _call_ask(
+            answer, nc, nobody, "apple", 2.0, "nobody listens, the server answered 'no responders' at once, and "
+        )
         if got != "no responders":
             raise Wrong(
                 f"nobody listens on {nobody!r}: the server answered at once with 'no responders' (status 503), "
@@ -81,7 +85,9 @@ async def check_ask_stock(answer, server):
                 f"'no responders' took {seconds:.2f} s with timeout=2.0: the server says so at once; "
                 "use nc.request (not your own wait) and catch NoRespondersError."
             )
-        got, seconds = await _call_ask(answer, nc, slow_subject, "apple", 0.1)
+        got, seconds = await _call_ask(
+            answer, nc, slow_subject, "apple", 0.1, "the responder needs 0.4 s, no reply came within 0.1 s, and "
+        )
         if got != "timeout":
             raise Wrong(
                 f"the responder needs 0.4 s, the timeout was 0.1 s, nothing came back in time, and you returned "
