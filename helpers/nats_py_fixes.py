@@ -2,28 +2,51 @@
 
 NATS promises that `flush()` returns when the server has processed everything the client sent before
 it, and that `drain()` loses nothing. The course's code is written to that promise. nats-py 2.16.0
-breaks it in two places, and `apply()` patches both in the installed client:
+breaks it, and `apply()` patches the installed client:
 
 1. flush ordering (`Client._send_ping`): `flush()` writes its PING straight to the socket, ahead of
    the PUB/SUB/UNSUB commands still in the client's pending buffer. The PONG can then come back before
    the server has seen them: `flush()` returns too early, a request right after subscribe() can get
    "no responders", and `drain()` (UNSUB, flush, remove the subscription) drops messages the server
    still routes to the subscription. The fix queues the PING behind the pending commands, as every
-   other NATS client does (and as nats.py2 did in 2017, nats-io/nats.py2 PR #24). Notebook 01's
-   "Deep dive: nats-py 2.16 sends flush()'s PING too early" measures it; upstream/nats-py-flush-ordering/
-   holds a reproducer and the patch.
+   other NATS client does (and as nats.py2 did in 2017, nats-io/nats.py2 PR #24). The deep dive
+   "nats-py 2.16 sends flush()'s PING too early" in the Publish/subscribe notebook measures it;
+   upstream/nats-py-flush-ordering/ holds a reproducer and the patch.
+1b. a PING queued by that fix and replayed after a reconnect (`Client._process_connect_init`): the
+   pending buffer survives a reconnect and is sent again on the new connection, but nats-py empties
+   its list of PONG waiters there. A PING still in the buffer when the connection dropped (the flusher
+   had not written it yet: a socket that stopped taking bytes, a flush() racing the disconnect) was
+   then answered with a PONG nobody waits for, which resolved the *next* flush() early, once (nats-py's
+   own reconnect flush(), or the application's first one after it). nats-py itself never replays a
+   PING (it writes it straight to the socket), so this comes with fix 1, found by reading the code and
+   reproduced by `stale_ping_resolves_next_flush()`. The fix keeps, across the reconnect, the waiters
+   of the PINGs that are still in the buffer (the last ones: PONGs answer PINGs in order), so each
+   replayed PING resolves its own flush(), after what was buffered before it.
 2. KV end-of-initial-values marker (`KeyValue.watch`, used by `keys()` and `history()`): the watcher
    announces "no initial values" when the consumer's info says nothing is pending and the client has
    not received anything yet. Under load the server has already sent the values (so its `num_pending`
    is 0) but they are still on the wire, so the marker comes first and `keys()`/`history()` raise
-   NoKeysError on a non-empty bucket. The fix asks the consumer info the right question: has the
-   consumer *delivered* anything (`delivered.consumer_seq`)? If it has, the values are on their way
-   and the last one carries the marker.
+   NoKeysError (or return too little) on a non-empty bucket. This is upstream nats-io/nats.py issue
+   #842; PR #995 (open) fixes it together with a second cause. The fix here asks the consumer info the
+   right question: has the consumer *delivered* anything (`delivered.consumer_seq`)? If it has, the
+   values are on their way and the last one carries the marker.
+   What it does NOT handle (PR #995's first cause): the marker that nats-py also sends when any
+   delivered message reports `num_pending == 0` in its metadata. Under concurrent writes that number
+   can reach 0 and grow again (PR #995 shows it on a three-node cluster: revision 1996 reported 0,
+   1997 and 1998 came after it), so `keys()`/`history()` can still stop early there. The course's
+   single server with no concurrent writers during `keys()`/`history()` does not meet that case; a
+   service that lists keys while others write, on a cluster, can, until nats-py ships PR #995's fix.
+3. a misleading warning: `KeyValue.keys(filters=...)` logs "Server may ignore filters if version is
+   < 2.10." (logger `nats.js.kv`) on every call with filters, whatever the server's version: nats-py
+   2.16 never sends those filters to the server (it matches them on the client, as substrings). `apply()`
+   drops exactly that message from that logger, nothing else; the key-value notebook's deep dive on
+   `keys(filters=...)` shows what the filters really do.
 
 `apply()` is idempotent and changes nothing else. tests/test_nats_py_fixes.py fails as soon as the
-installed nats-py no longer has one of the bugs (`flush_ping_overtakes_buffer()` and
-`kv_marker_precedes_values()` detect them deterministically, without a server), so that the
-workaround is removed then. `unpatched()` restores nats-py's own code for a measurement.
+installed nats-py no longer has one of the bugs (`flush_ping_overtakes_buffer()`,
+`kv_marker_precedes_values()` and `kv_filters_warning_logged()` detect them deterministically, without
+a server), so that the workaround is removed then. `unpatched()` restores nats-py's own code for a
+measurement.
 """
 
 from __future__ import annotations
@@ -31,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import logging
 from importlib.metadata import version
 
 from nats.aio.client import PING_PROTO, Client
@@ -38,7 +62,12 @@ from nats.js.kv import KeyValue
 
 NATS_PY = version("nats-py")
 
-_ORIGINAL = {"send_ping": Client._send_ping, "kv_watch": KeyValue.watch}
+_ORIGINAL = {
+    "send_ping": Client._send_ping,
+    "connect_init": Client._process_connect_init,
+    "kv_watch": KeyValue.watch,
+}
+KV_FILTERS_WARNING = "Server may ignore filters if version is < 2.10."
 
 
 async def _send_ping(self, future: asyncio.Future | None = None) -> None:
@@ -49,6 +78,32 @@ async def _send_ping(self, future: asyncio.Future | None = None) -> None:
     self._pongs.append(future)
     await self._send_command(PING_PROTO)
     await self._flush_pending()
+
+
+async def _process_connect_init(self) -> None:
+    """Client._process_connect_init, keeping the PONG waiters of the PINGs still in the pending buffer.
+
+    nats-py empties `_pongs` here (a PING written to the old socket will never be answered), but the
+    pending buffer is kept and sent again on the new connection: with fix 1 it can hold PINGs, and their
+    waiters are the last ones in `_pongs` (PINGs and PONGs go in order). Keep those, so that each
+    replayed PING's PONG resolves its own flush() and not the next one."""
+    queued = sum(1 for command in self._pending if command is PING_PROTO)  # only fix 1 queues this object
+    loop = asyncio.get_running_loop()
+    # a waiter that gave up (its flush() timed out: a cancelled future) keeps its place with a stand-in, so
+    # that the later PONGs stay in step and nats-py's _process_pong never sets the result of a cancelled one
+    waiting = [f if not f.done() else loop.create_future() for f in (self._pongs[-queued:] if queued else [])]
+    await _ORIGINAL["connect_init"](self)  # sets self._pongs = [] last, with no await after it
+    self._pongs[:0] = waiting
+
+
+class _DropKvFiltersWarning(logging.Filter):
+    """Drops nats-py 2.16's "Server may ignore filters if version is < 2.10." and nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != KV_FILTERS_WARNING
+
+
+_KV_FILTERS_WARNING_FILTER = _DropKvFiltersWarning()
 
 
 async def _kv_watch(self, keys, *args, **kwargs):
@@ -87,22 +142,32 @@ class _InFlightCountsAsPending:
 def apply() -> None:
     """Patch the installed nats-py (idempotent). Call it once in every process that uses nats-py."""
     Client._send_ping = _send_ping
+    Client._process_connect_init = _process_connect_init
     KeyValue.watch = _kv_watch
+    logging.getLogger("nats.js.kv").addFilter(_KV_FILTERS_WARNING_FILTER)  # addFilter skips a duplicate
 
 
 def applied() -> bool:
-    return Client._send_ping is _send_ping and KeyValue.watch is _kv_watch
+    return (
+        Client._send_ping is _send_ping
+        and Client._process_connect_init is _process_connect_init
+        and KeyValue.watch is _kv_watch
+        and _KV_FILTERS_WARNING_FILTER in logging.getLogger("nats.js.kv").filters
+    )
 
 
 @contextlib.contextmanager
 def unpatched():
     """nats-py's own code inside the block (to measure the bugs); the previous state afterwards."""
-    before = Client._send_ping, KeyValue.watch
-    Client._send_ping, KeyValue.watch = _ORIGINAL["send_ping"], _ORIGINAL["kv_watch"]
+    kv_log = logging.getLogger("nats.js.kv")
+    before = Client._send_ping, Client._process_connect_init, KeyValue.watch, list(kv_log.filters)
+    Client._send_ping, Client._process_connect_init = _ORIGINAL["send_ping"], _ORIGINAL["connect_init"]
+    KeyValue.watch = _ORIGINAL["kv_watch"]
+    kv_log.removeFilter(_KV_FILTERS_WARNING_FILTER)
     try:
         yield
     finally:
-        Client._send_ping, KeyValue.watch = before
+        Client._send_ping, Client._process_connect_init, KeyValue.watch, kv_log.filters = before
 
 
 class _RecordingServer:
@@ -188,3 +253,124 @@ async def kv_marker_precedes_values() -> bool:
     kv = KeyValue(name="demo", stream="KV_demo", pre="$KV.demo.", js=JetStream(), direct=False)
     watcher = await kv.watch(">")
     return not watcher._updates.empty() and watcher._updates.get_nowait() is None
+
+
+class _ReconnectingServer:
+    """A stand-in NATS server on 127.0.0.1 for the replayed-PING question. Each connection: INFO, then PONG
+    to the handshake's PING. On a second connection, the next PING is answered at once, the one after it
+    0.3 s later, and no PING after a `PUB hold` is answered at all. `drop()` closes the current connection."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+        self.connections = 0
+        self.writer: asyncio.StreamWriter | None = None
+        self.tasks: set[asyncio.Task] = set()  # the connections' handlers and delayed PONGs
+
+    async def __aenter__(self) -> _ReconnectingServer:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.close()
+        if self.writer is not None:
+            self.writer.close()
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)  # nothing left running, nothing printed
+        await self.server.wait_closed()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.sockets[0].getsockname()[:2]
+        return f"nats://{host}:{port}"
+
+    def drop(self) -> None:
+        self.writer.close()
+
+    async def _pong_later(self, writer: asyncio.StreamWriter, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if not writer.is_closing():
+            writer.write(b"PONG\r\n")
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number, pings, held = self.connections, 0, False
+        self.writer = writer
+        self.tasks.add(asyncio.current_task())
+        writer.write(
+            b'INFO {"server_id":"reconnecting","version":"2.15.1","max_payload":1048576,"proto":1,"headers":true}\r\n'
+        )
+        try:
+            while line := await reader.readline():
+                words = line.split()
+                op = words[0].upper().decode() if words else ""
+                if op in ("PUB", "HPUB"):
+                    await reader.readexactly(int(words[-1]) + 2)
+                    held = held or words[1] == b"hold"
+                if op != "PING":
+                    continue
+                pings += 1
+                if pings == 1 or (number > 1 and pings == 2 and not held):
+                    writer.write(b"PONG\r\n")
+                elif number > 1 and pings == 3 and not held:
+                    self.tasks.add(asyncio.create_task(self._pong_later(writer, 0.3)))
+                elif number == 1:
+                    writer.write(b"PONG\r\n")
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+
+async def stale_ping_resolves_next_flush(timeout: float = 5.0) -> bool:
+    """With the installed Client as it is now: does a PING left in the pending buffer when the connection
+    drops resolve the next flush() after the reconnect early? The state is set up directly (a flush() whose
+    PING the flusher had not written yet: its waiter in `_pongs`, its PING at the end of `_pending`), the
+    stand-in server drops the connection, the client reconnects, then publishes `hold` and flushes; the
+    server never answers that flush's PING. True: that flush() returned anyway (a PONG meant for an
+    earlier PING resolved it). False: it timed out, as it must. Deterministic: no nats-server."""
+    import nats
+    import nats.errors
+
+    async def quiet(_error):  # the dropped connection is the experiment, not news
+        pass
+
+    reconnected = asyncio.Event()
+
+    async def on_reconnected():
+        reconnected.set()
+
+    async with _ReconnectingServer() as server:
+        nc = await nats.connect(
+            server.url,
+            connect_timeout=timeout,
+            reconnect_time_wait=0.05,
+            max_reconnect_attempts=5,
+            error_cb=quiet,
+            reconnected_cb=on_reconnected,
+        )
+        try:
+            stale = asyncio.get_running_loop().create_future()  # a flush() waiting for its PONG...
+            nc._pongs.append(stale)
+            nc._pending.append(PING_PROTO)  # ...whose PING the flusher has not written yet
+            nc._pending_data_size += len(PING_PROTO)
+            server.drop()
+            await asyncio.wait_for(reconnected.wait(), timeout)
+            await nc.publish("hold", b"")
+            try:
+                await nc.flush(timeout=1)
+            except nats.errors.TimeoutError:
+                return False
+            return True
+        finally:
+            await nc.close()
+
+
+def kv_filters_warning_logged() -> bool:
+    """Does the installed nats-py's `KeyValue.keys` still log the misleading filters warning? Read from its
+    source (the call needs a server): the line and its condition, `filter_subject != ">"`, which a KV
+    watcher's consumer (filter `$KV.<bucket>.>`) always meets."""
+    import inspect
+
+    source = inspect.getsource(KeyValue.keys)
+    return KV_FILTERS_WARNING in source and 'filter_subject != ">"' in source

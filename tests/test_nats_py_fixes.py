@@ -1,16 +1,27 @@
 """helpers/nats_py_fixes.py: the nats-py bugs it works around are still there, and apply() fixes them.
 
-The two "still has the bug" tests are detectors: the day one fails, the installed nats-py fixed that bug
-upstream, and the course's workaround has to go (the patch in apply(), the deep dive in notebook 01
-or the note in 07, upstream/nats-py-flush-ordering/). No server needed: each is deterministic.
+The "still has the bug" tests are detectors: the day one fails, the installed nats-py fixed that bug
+upstream, and the course's workaround has to go (the patch in apply(), the deep dive in the
+Publish/subscribe notebook, the notes in the Key-value store notebook, upstream/nats-py-flush-ordering/).
+The replayed-PING test is different: that case comes with the course's own flush fix (see the module's
+docstring, 1b). No server needed: each is deterministic.
 """
 
 import asyncio
+import logging
 
 import nats
+from nats.aio.client import Client
 
 from helpers import nats_py_fixes
-from helpers.nats_py_fixes import NATS_PY, flush_ping_overtakes_buffer, kv_marker_precedes_values
+from helpers.nats_py_fixes import (
+    KV_FILTERS_WARNING,
+    NATS_PY,
+    flush_ping_overtakes_buffer,
+    kv_filters_warning_logged,
+    kv_marker_precedes_values,
+    stale_ping_resolves_next_flush,
+)
 
 REMOVE = "remove that workaround from helpers/nats_py_fixes.py (and what teaches it: see its docstring)"
 
@@ -27,13 +38,39 @@ async def test_nats_py_still_sends_the_kv_watch_marker_ahead_of_values_in_flight
     assert early, f"nats-py {NATS_PY}'s KV watcher no longer sends its marker ahead of the values: {REMOVE}"
 
 
-async def test_apply_fixes_both_and_is_idempotent():
+def test_nats_py_still_logs_the_misleading_kv_filters_warning():
+    logged = kv_filters_warning_logged()
+    assert logged, f"nats-py {NATS_PY}'s keys(filters=...) no longer logs {KV_FILTERS_WARNING!r}: {REMOVE}"
+
+
+async def test_apply_fixes_them_all_and_is_idempotent():
     with nats_py_fixes.unpatched():
         nats_py_fixes.apply()
         nats_py_fixes.apply()
         assert nats_py_fixes.applied()
+        assert logging.getLogger("nats.js.kv").filters.count(nats_py_fixes._KV_FILTERS_WARNING_FILTER) == 1
         assert not await flush_ping_overtakes_buffer()
         assert not await kv_marker_precedes_values()
+        assert not await stale_ping_resolves_next_flush()
+
+
+async def test_a_queued_ping_replayed_after_a_reconnect_resolves_its_own_flush_only():
+    """The flush fix queues PINGs in the pending buffer, which nats-py replays after a reconnect while it
+    forgets their PONG waiters: without the reconnect part, that PONG resolves the next flush() early."""
+    with nats_py_fixes.unpatched():
+        Client._send_ping = nats_py_fixes._send_ping  # the flush fix alone
+        assert await stale_ping_resolves_next_flush(), "the replayed PING's PONG should resolve the next flush()"
+        nats_py_fixes.apply()
+        assert not await stale_ping_resolves_next_flush()
+
+
+def test_only_the_misleading_kv_filters_warning_is_dropped(caplog):
+    nats_py_fixes.apply()
+    log = logging.getLogger("nats.js.kv")
+    with caplog.at_level(logging.WARNING, logger="nats.js.kv"):
+        log.warning(KV_FILTERS_WARNING)
+        log.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]
 
 
 async def test_one_flush_means_the_server_processed_everything_before_it(nats_server):

@@ -1,8 +1,8 @@
-"""Checkers for notebook 06 · Consumers.
+"""Checkers for the Consumers notebook.
 
-Each checker builds its own small stream (`NB06_EX1`, `NB06_EX2`: names only
-notebook 06 uses), runs the learner's answer against it on the real server,
-asks the server what happened, and deletes the stream again.
+Each checker builds its own small stream (`CONSUMERS_BACKLOG`, `CONSUMERS_AUDIT`: names only this
+notebook uses), runs the learner's answer against it on the real server, asks the server what happened
+(the consumer's pending count, what is in flight, its ack floor), and deletes the stream again.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
-EX1_STREAM, EX1_INVOICES = "NB06_EX1", 23
-EX2_STREAM, EX2_INVOICES, EX2_START = "NB06_EX2", 10, 6
+EX1_STREAM, EX1_SUBJECT, EX1_INVOICES = "CONSUMERS_BACKLOG", "consumers.backlog.invoices", 23
+EX2_STREAM, EX2_SUBJECT, EX2_INVOICES, EX2_START = "CONSUMERS_AUDIT", "consumers.audit.invoices", 10, 6
 
 
 async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
@@ -31,19 +31,24 @@ async def _fresh_stream(js, name: str, subject: str, count: int) -> list[str]:
 
 
 @exercise(
-    hint="loop: `msgs = await psub.fetch(10, timeout=0.5)`, ack each message, "
-    "collect its id; stop when fetch raises TimeoutError or returns [].",
+    hints=(
+        "one fetch returns at most one batch: keep fetching until a fetch comes back empty, "
+        "and answer every message you got with an ack.",
+        "a bounded loop: `msgs = await psub.fetch(10, timeout=0.5)` inside try/except TimeoutError "
+        "(an empty fetch: stop), then `await msg.ack()` for each message and collect "
+        "json.loads(msg.data)['id'].",
+    ),
     timeout=15.0,
 )
 async def check_work_through(answer, server):
-    async with jetstream(server, "06-consumers.checker") as js:
+    async with jetstream(server, "consumers.checker") as js:
         return await _work_through(answer, js)
 
 
 async def _work_through(answer, js):
-    published = await _fresh_stream(js, EX1_STREAM, "nb06.ex1.invoices", EX1_INVOICES)
+    published = await _fresh_stream(js, EX1_STREAM, EX1_SUBJECT, EX1_INVOICES)
     psub = await js.pull_subscribe(
-        "nb06.ex1.invoices", durable="NB06_ex1_worker", stream=EX1_STREAM, config=ConsumerConfig(ack_wait=30)
+        EX1_SUBJECT, durable="backlog-worker", stream=EX1_STREAM, config=ConsumerConfig(ack_wait=30)
     )
     started = time.monotonic()
     try:
@@ -65,15 +70,18 @@ async def _work_through(answer, js):
         await delete_if_exists(js.delete_stream, EX1_STREAM)
     if not isinstance(ids, list):
         raise Wrong(f"return a list of invoice ids, not {type(ids).__name__}.")
+    floor = info.ack_floor.stream_seq if info.ack_floor else 0
     if info.num_pending:
         raise Wrong(
-            f"{info.num_pending} of {EX1_INVOICES} invoices were never fetched: one fetch returns at most "
-            "one batch. Keep fetching until a fetch comes back empty (TimeoutError or [])."
+            f"{info.num_pending} of {EX1_INVOICES} invoices were never fetched: the server's consumer shows "
+            f"num_pending={info.num_pending} and its ack floor at stream sequence {floor}. One fetch returns "
+            "at most one batch: keep fetching until a fetch comes back empty (TimeoutError or [])."
         )
     if info.num_ack_pending:
         raise Wrong(
-            f"{info.num_ack_pending} fetched invoices were never acked (num_ack_pending="
-            f"{info.num_ack_pending}): call `await msg.ack()` on each, or they come back after ack_wait."
+            f"{info.num_ack_pending} fetched invoices were never acked: the server's consumer shows "
+            f"num_ack_pending={info.num_ack_pending} and its ack floor at stream sequence {floor} of "
+            f"{EX1_INVOICES}. Call `await msg.ack()` on each, or they come back after ack_wait."
         )
     if ids != published:
         raise Wrong(
@@ -81,28 +89,32 @@ async def _work_through(answer, js):
             f"{published[0]} ... {published[-1]} in order: json.loads(msg.data)['id'] for each message."
         )
     return (
-        f"All {EX1_INVOICES} invoices fetched in batches and acked: the server shows num_pending=0 and "
-        "num_ack_pending=0, and the empty fetch ended the loop."
+        f"All {EX1_INVOICES} invoices fetched in batches and acked: the server shows num_pending=0, "
+        f"num_ack_pending=0 and the ack floor at stream sequence {floor}, and the empty fetch ended the loop."
     )
 
 
 @exercise(
-    hint="ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, "
-    "opt_start_seq=..., ack_policy=...); readers that never ack use AckPolicy.NONE.",
+    hints=(
+        "two choices make this consumer: where it starts (a deliver policy) and whether anything waits "
+        "for an ack (an ack policy).",
+        "ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=..., ack_policy=...); "
+        "readers that never ack use AckPolicy.NONE.",
+    ),
 )
 async def check_answer_2(answer, server):
-    async with jetstream(server, "06-consumers.checker") as js:
+    async with jetstream(server, "consumers.checker") as js:
         return await _answer_2(answer, js)
 
 
 async def _answer_2(answer, js):
     if not isinstance(answer, ConsumerConfig):
         raise Wrong(f"answer with a nats.js.api.ConsumerConfig(...), not {type(answer).__name__}.")
-    published = await _fresh_stream(js, EX2_STREAM, "nb06.ex2.invoices", EX2_INVOICES)
+    published = await _fresh_stream(js, EX2_STREAM, EX2_SUBJECT, EX2_INVOICES)
     config = dataclasses.replace(answer)  # a copy: pull_subscribe fills in names
     try:
         try:
-            psub = await js.pull_subscribe("nb06.ex2.invoices", stream=EX2_STREAM, config=config)
+            psub = await js.pull_subscribe(EX2_SUBJECT, stream=EX2_STREAM, config=config)
         except nats.js.errors.BadRequestError as e:
             raise Wrong(
                 f"the server refused this consumer: {e.description}. "

@@ -50,11 +50,16 @@ async def delete_if_exists(delete, name: str) -> None:
         pass
 
 
+async def quiet(error: Exception) -> None:
+    """An error_cb for a checker's own connections: nats-py logs every connection error with a traceback when
+    none is given, and a learner must see the verdict, not the checker's plumbing."""
+
+
 @contextlib.asynccontextmanager
 async def jetstream(server, name: str, timeout: float = 5.0):
     """For a checker that needs JetStream: a connection of its own named `name`, and its JetStream context;
     the connection is closed afterwards."""
-    nc = await nats.connect(server.url, name=name, connect_timeout=timeout)
+    nc = await nats.connect(server.url, name=name, connect_timeout=timeout, error_cb=quiet)
     try:
         yield nc.jetstream(timeout=timeout)
     finally:

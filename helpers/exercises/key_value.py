@@ -1,7 +1,7 @@
-"""Checkers for notebook 07 · Key-value store.
+"""Checkers for the Key-value store notebook.
 
-Each checker makes its own bucket (names start with `nb07-ex`), runs the
-learner's function against it, and deletes the bucket again.
+Each checker makes its own bucket (names start with `key-value-check-`), runs the
+learner's function against it on the real server, reads what the bucket holds, and deletes it again.
 """
 
 import asyncio
@@ -10,8 +10,8 @@ from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequen
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
-COUNTER_BUCKET = "nb07-ex-counter"
-FLAGS_BUCKET = "nb07-ex-flags"
+COUNTER_BUCKET = "key-value-check-counter"
+FLAGS_BUCKET = "key-value-check-flags"
 WRITERS = 8
 
 
@@ -21,12 +21,16 @@ async def _fresh_bucket(js, bucket: str, **config):
 
 
 @exercise(
-    hint="loop: get the entry, update(key, new, last=entry.revision), and on KeyWrongLastSequenceError "
-    "read again and retry.",
+    hints=(
+        "a plain put() writes over whatever another writer stored since you read; write only if the key "
+        "is still at the revision you read, and try again when it is not.",
+        "a bounded loop: entry = await kv.get(key); return await kv.update(key, new value, last=entry.revision); "
+        "on KeyWrongLastSequenceError, go round again (a fresh get).",
+    ),
     timeout=15.0,
 )
 async def check_increment(answer, server, *, writers: int = WRITERS):
-    async with jetstream(server, "07-key-value.checker") as js:
+    async with jetstream(server, "key-value.checker") as js:
         return await _increment(answer, js, writers)
 
 
@@ -39,9 +43,12 @@ async def _increment(answer, js, writers: int = WRITERS):
         )  # all finish before the bucket goes
         errors = [r for r in results if isinstance(r, BaseException)]
         if any(isinstance(e, KeyWrongLastSequenceError) for e in errors):
+            lost = sum(isinstance(e, KeyWrongLastSequenceError) for e in errors)
+            stored = (await kv.get("hits")).value.decode()
             raise Wrong(
-                "an update lost the race and raised KeyWrongLastSequenceError: catch it, read the "
-                "key again (fresh value and revision) and retry the update."
+                f"{lost} of {writers} updates lost the race and raised KeyWrongLastSequenceError: the server "
+                f"refused them and the counter ends at {stored}. Catch it, read the key again (fresh value and "
+                "revision) and retry the update."
             )
         if any(isinstance(e, KeyNotFoundError) for e in errors):
             raise Wrong("get() raised KeyNotFoundError: read the `key` argument you were given.")
@@ -88,11 +95,14 @@ EXPECTED_ON = ["flags.export", "flags.search"]
 
 
 @exercise(
-    hint="kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
-    "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').",
+    hints=(
+        "keys(filters=...) matches substrings anywhere in a key; a flag is a key that starts with 'flags.'.",
+        "kv.watch('flags.>') delivers only keys under flags. (filtered on the server), then None; "
+        "keep the entries whose value is b'on'. Or use kv.keys() and key.startswith('flags.').",
+    ),
 )
 async def check_flags_on(answer, server):
-    async with jetstream(server, "07-key-value.checker") as js:
+    async with jetstream(server, "key-value.checker") as js:
         return await _flags_on(answer, js)
 
 
@@ -135,18 +145,22 @@ async def _flags_on(answer, js):
 
 
 # The design exercise: a sessions bucket for stated requirements, checked on the server.
-PLAN_BUCKET = "nb07-ex-sessions"
+PLAN_BUCKET = "key-value-check-sessions"
 PLAN_NEEDS = {"history": 3, "ttl": 2.0, "max_value_size": 1024}
 
 
 @exercise(
-    hint="history is values kept per key; ttl is in seconds; max_value_size is in bytes.",
+    hints=(
+        "one keyword argument per requirement: how many values per key, how long a value lives, how big "
+        "a value may be.",
+        "history counts values kept per key; ttl is in seconds; max_value_size is in bytes (1 KiB = 1024).",
+    ),
     timeout=15.0,
 )
 async def check_bucket_plan(answer, server):
     if not isinstance(answer, dict) or set(answer) - set(PLAN_NEEDS):
         raise Wrong(f"answer with a dict of create_key_value keyword arguments among {sorted(PLAN_NEEDS)}.")
-    async with jetstream(server, "07-key-value.checker") as js:
+    async with jetstream(server, "key-value.checker") as js:
         try:
             kv = await _fresh_bucket(js, PLAN_BUCKET, **answer)
         except Exception as error:  # noqa: BLE001 - the server's or the client's refusal, shown to the learner

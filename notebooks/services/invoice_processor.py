@@ -42,7 +42,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     stop = stop_requested()
-    nc = await nats.connect(args.url, name="06-invoice-processor")
+    nc = await nats.connect(args.url, name="consumers.invoice-processor")
     js = nc.jetstream()
     psub = await js.pull_subscribe(args.subject, durable=args.durable, stream=args.stream)
     await nc.flush()  # the server has processed the SUB for our fetch replies

@@ -1,11 +1,11 @@
-"""Notebook 06 · Consumers: its test entry (tests/test_notebooks.py runs it), and what its checkers leave alone."""
+"""The Consumers notebook: its test entry (tests/test_notebooks.py runs it), and what its checkers leave alone."""
 
 import json
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from helpers.exercises.consumers import check_answer_2, check_work_through
+from helpers.exercises.consumers import EX1_STREAM, check_answer_2, check_work_through
 from tests.harness import Case
 
 INVOICES, BATCH, BACKLOG, KILL_AFTER, PAID, REVIEW = 12, 5, 20, 7, 20, 5  # the notebook's defaults
@@ -107,6 +107,18 @@ async def lets_timeout_escape(psub):
     return ids
 
 
+async def one_at_a_time(psub):  # right, and not the reference: batch=1, and it keeps the template's last line
+    ids = []
+    for _ in range(100):
+        try:
+            (msg,) = await psub.fetch(1, timeout=0.2)
+        except TimeoutError:
+            break
+        await msg.ack()
+        ids.append(json.loads(msg.data)["id"])
+    return ids
+
+
 BY_SEQ = DeliverPolicy.BY_START_SEQUENCE
 
 CASE = Case(
@@ -116,7 +128,9 @@ CASE = Case(
     budget=12,  # issue 9 added two demonstrations (config ignored for an existing durable, LAST_PER_SUBJECT)
     wrong_answers=(
         (check_work_through, one_batch, "13 of 23 invoices were never fetched"),
+        (check_work_through, one_batch, "num_pending=13 and its ack floor at stream sequence 10"),
         (check_work_through, no_acks, "were never acked"),
+        (check_work_through, no_acks, "num_ack_pending=23 and its ack floor at stream sequence 0"),
         (check_work_through, raw_payloads, "json.loads(msg.data)['id']"),
         (check_work_through, lets_timeout_escape, "nats.errors.TimeoutError escape"),
         (
@@ -133,17 +147,18 @@ CASE = Case(
         (check_answer_2, ConsumerConfig(ack_policy=AckPolicy.NONE), "BY_START_SEQUENCE"),
         (check_answer_2, {"opt_start_seq": 6}, "ConsumerConfig"),
     ),
+    right_answers=((check_work_through, one_at_a_time),),
 )
 
 
 async def test_checkers_delete_their_stream_and_leave_the_answer_unchanged(nats_server):
     await check_work_through(one_batch, nats_server, show=False)
-    nc = await nats.connect(nats_server.url, name="test-06-checkers")
+    nc = await nats.connect(nats_server.url, name="test-consumers-checkers")
     try:
         streams = await nc.jetstream(timeout=5).streams_info()
     finally:
         await nc.close()
-    assert "NB06_EX1" not in [s.config.name for s in streams], "the checker must delete its stream"
+    assert EX1_STREAM not in [s.config.name for s in streams], "the checker must delete its stream"
     right = ConsumerConfig(deliver_policy=BY_SEQ, opt_start_seq=6, ack_policy=AckPolicy.NONE)
     assert (await check_answer_2(right, nats_server, show=False)).ok
     assert right.name is None and right.filter_subject is None, "the checker must not change the answer"

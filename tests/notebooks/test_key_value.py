@@ -1,4 +1,6 @@
-"""Notebook 07 · Key-value store: its test entry (tests/test_notebooks.py runs it)."""
+"""The Key-value store notebook: its test entry (tests/test_notebooks.py runs it)."""
+
+from nats.js.errors import KeyWrongLastSequenceError
 
 from helpers.exercises.key_value import EXPECTED_ON, check_bucket_plan, check_flags_on, check_increment
 from tests.harness import Case
@@ -66,6 +68,28 @@ async def with_off(kv):
     return sorted(EXPECTED_ON + ["flags.checkout"])
 
 
+async def returns_the_value(kv, key):  # right loop, but returns the counter, not the revision
+    for _ in range(20):
+        entry = await kv.get(key)
+        try:
+            await kv.update(key, str(int(entry.value) + 1).encode(), last=entry.revision)
+            return int(entry.value) + 1
+        except KeyWrongLastSequenceError:
+            continue
+
+
+async def while_loop(kv, key):  # right, and not the reference: a while loop with its own attempt counter
+    attempts = 0
+    while attempts < 20:
+        attempts += 1
+        current = await kv.get(key)
+        try:
+            return await kv.update(key, b"%d" % (int(current.value) + 1), last=current.revision)
+        except KeyWrongLastSequenceError:
+            pass
+    raise RuntimeError("too many attempts")
+
+
 def only_search(kv):
     return ["flags.search"]
 
@@ -85,12 +109,14 @@ CASE = Case(
         (check_bucket_plan, PLAN | {"history": 100}, "could not be created"),
         (check_bucket_plan, {"size": 1024}, "keyword arguments"),
         (check_increment, with_put, "updates were lost"),
+        (check_increment, with_put, "the counter ends at"),
         (check_increment, no_retry, "KeyWrongLastSequenceError"),
+        (check_increment, returns_the_value, "the revisions you returned"),
         (check_flags_on, substring, "legacy.flags.banner"),
         (check_flags_on, substring, "substring"),
         (check_flags_on, with_deleted, "was deleted"),
         (check_flags_on, with_off, "b'off'"),
         (check_flags_on, only_search, "missing"),
     ),
-    right_answers=((check_bucket_plan, PLAN), (check_bucket_plan, PLAN | {"ttl": 2})),
+    right_answers=((check_bucket_plan, PLAN), (check_bucket_plan, PLAN | {"ttl": 2}), (check_increment, while_loop)),
 )

@@ -1,10 +1,10 @@
-"""Notebook 08 · Object store: its test entry (tests/test_notebooks.py runs it)."""
+"""The Object store notebook: its test entry (tests/test_notebooks.py runs it)."""
 
 import math
 
 import nats
 
-from helpers.exercises.object_store import NEEDS, check_storage_choice, check_upload
+from helpers.exercises.object_store import NEEDS, check_storage_choice, check_store_and_read, check_upload
 from tests.harness import Case
 
 KIB = 1024
@@ -25,10 +25,10 @@ def check(r):
         "headers": {"Model-Version": "3", "Approved": "yes"},
     }
     assert r["meta_update_kept_digest"] is True
-    assert r["list_all"] == ["models/churn-v3.bin", "reports/2026-10.csv", "reports/2026-11.csv"]
-    assert r["list_deleted"] == ["reports/2026-10.csv"]  # list() shows deleted objects by default
-    assert r["list_ignore_deletes"] == ["models/churn-v3.bin", "reports/2026-11.csv"]
-    assert r["watch_changes"] == [["models/churn-v3.bin", False], ["reports/2026-11.csv", True]]
+    assert r["list_all"] == ["models/churn-v3.bin", "reports/2026-10-orders.csv", "reports/2026-11-orders.csv"]
+    assert r["list_deleted"] == ["reports/2026-10-orders.csv"]  # list() shows deleted objects by default
+    assert r["list_ignore_deletes"] == ["models/churn-v3.bin", "reports/2026-11-orders.csv"]
+    assert r["watch_changes"] == [["models/churn-v3.bin", False], ["reports/2026-11-orders.csv", True]]
     assert r["new_version_chunks"] == math.ceil(size // 2 / (128 * KIB)) == 13
     assert r["stream_messages_after_changes"] == 13 + 1 + 1 + 1  # old chunks purged; two delete records
 
@@ -47,7 +47,33 @@ async def returns_nothing(obs, name, data):
     await default_chunks(obs, name, data)
 
 
-RIGHT = {need: store for need, (store, _) in NEEDS.items()}
+async def no_get(obs, name, data):
+    await obs.put(name, data)
+    return data
+
+
+async def other_name(obs, name, data):
+    await obs.put("model.bin", data)
+    return (await obs.get("model.bin")).data
+
+
+async def truncated(obs, name, data):
+    await obs.put(name, data[:1000])
+    return (await obs.get(name)).data
+
+
+async def the_result(obs, name, data):
+    await obs.put(name, data)
+    return await obs.get(name)
+
+
+async def with_meta(obs, name, data):  # right, and not the reference: metadata, and a buffer to read into
+    await obs.put(name, data, meta=nats.js.api.ObjectMeta(description="exercise", headers={"Model-Version": "5"}))
+    result = await obs.get(name)
+    return bytearray(result.data)
+
+
+RIGHT = {need: store for need, (store, *_) in NEEDS.items()}
 SWAPS = [
     "a 40 MB trained model that workers download at start-up",
     "every order event, replayed by a new billing service",
@@ -56,16 +82,26 @@ SWAPS = [
 CASE = Case(
     any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     check=check,
-    exercises=("upload", "storage_choice"),
+    exercises=("store_and_read", "upload", "storage_choice"),
     budget=10,
     wrong_answers=(
+        (check_store_and_read, no_get, "you returned the bytes you were given"),
+        (
+            check_store_and_read,
+            other_name,
+            "the store holds no object named 'models/churn-v5.bin' (it holds ['model.bin'])",
+        ),
+        (check_store_and_read, truncated, "the server holds 1,000 bytes"),
+        (check_store_and_read, the_result, "return its .data"),
         (check_upload, default_chunks, "9 chunks of 131072 bytes"),
         (check_upload, no_description, "description"),
         (check_upload, returns_nothing, "return the ObjectInfo"),
         *((check_storage_choice, RIGHT | {swap: "kv"}, f"1 of 6 to rethink, e.g. {swap!r}") for swap in SWAPS),
         *((check_storage_choice, RIGHT | {swap: "database"}, "'kv', 'object', 'stream'") for swap in SWAPS),
+        (check_storage_choice, RIGHT | {SWAPS[0]: "kv"}, "on the server a KV bucket refused a 2 MiB value"),
+        (check_storage_choice, RIGHT | {SWAPS[1]: "kv"}, "on the server a KV bucket kept 1 of the 3 events"),
     ),
-    right_answers=((check_storage_choice, RIGHT),),
+    right_answers=((check_storage_choice, RIGHT), (check_store_and_read, with_meta)),
 )
 
 
