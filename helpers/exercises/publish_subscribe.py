@@ -6,7 +6,7 @@ import json
 
 import nats
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 
@@ -20,7 +20,7 @@ SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 async def check_announce(answer, server, *, timeout: float = 5.0):
     """Call `answer(nc, user)`: when it returns, the server must have processed the message (what flush()
     guarantees), and it must be JSON with the header."""
-    nc = await nats.connect(server.url, name="publish-subscribe.exercise-announce")
+    nc = await nats.connect(server.url, name="publish-subscribe.exercise-announce", error_cb=quiet)
     try:
         echo = await nc.subscribe("user.created")  # the checker's own connection gets a copy back
         await nc.flush()  # the server has the subscription
@@ -71,8 +71,8 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
 )
 async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: float = 0.01, timeout: float = 5.0):
     """A worker with `jobs` messages queued; `answer(worker)` must end it with every one handled."""
-    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-publisher")
-    worker = await nats.connect(server.url, name="publish-subscribe.exercise-worker")
+    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-publisher", error_cb=quiet)
+    worker = await nats.connect(server.url, name="publish-subscribe.exercise-worker", error_cb=quiet)
     handled = []
 
     async def work(msg):
@@ -121,13 +121,15 @@ DELIVERY = {
 
 async def _lost_while_restarting(server, subject: str, *, before=2, down=3, after=2, timeout=5.0) -> int:
     """A subscriber on `subject` restarts while a publisher keeps publishing: how many did it never get?"""
-    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-delivery-publisher")
+    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-delivery-publisher", error_cb=quiet)
     got, sent = [], 0
     try:
         for phase, count in (("up", before), ("down", down), ("up again", after)):
             subscriber = None
             if phase != "down":
-                subscriber = await nats.connect(server.url, name="publish-subscribe.exercise-delivery-subscriber")
+                subscriber = await nats.connect(
+                    server.url, name="publish-subscribe.exercise-delivery-subscriber", error_cb=quiet
+                )
                 sub = await subscriber.subscribe(f"exercise.{subject}")
                 await subscriber.flush(timeout=timeout)  # the server has the subscription
             for _ in range(count):

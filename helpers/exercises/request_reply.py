@@ -14,7 +14,7 @@ import nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}  # the notebook's STOCK, which `reserve` reads
 
@@ -47,8 +47,10 @@ async def _call_ask(answer, nc, subject, sku, timeout, situation=""):
     ),
 )
 async def check_ask_stock(answer, server):
-    checker = await nats.connect(server.url, name="request-reply.checker")
-    nc = await nats.connect(server.url, name="request-reply.checker-requester")  # the one ask_stock gets
+    checker = await nats.connect(server.url, name="request-reply.checker", error_cb=quiet)
+    nc = await nats.connect(
+        server.url, name="request-reply.checker-requester", error_cb=quiet
+    )  # the one ask_stock gets
     try:
         stock = {"apple": random.randint(2, 99), "fig": random.randint(100, 999)}
 
@@ -109,7 +111,7 @@ async def check_ask_stock(answer, server):
     )
 )
 async def check_reserve(answer, server, *, stock: dict = STOCK):
-    nc = await nats.connect(server.url, name="request-reply.checker-reserve")
+    nc = await nats.connect(server.url, name="request-reply.checker-reserve", error_cb=quiet)
     subject = _subject("reserve")
     failures: list[str] = []
 
@@ -154,10 +156,10 @@ async def _gather_quotes(server, delays: dict, max_replies: int, deadline: float
     """Run the plan: suppliers answering after `delays`, one scatter-gather request; (suppliers, seconds)."""
     subject = _subject("quote")
     suppliers = []
-    requester = await nats.connect(server.url, name="request-reply.exercise-quotes")
+    requester = await nats.connect(server.url, name="request-reply.exercise-quotes", error_cb=quiet)
     try:
         for name, delay in delays.items():
-            conn = await nats.connect(server.url, name=f"request-reply.exercise-supplier-{name}")
+            conn = await nats.connect(server.url, name=f"request-reply.exercise-supplier-{name}", error_cb=quiet)
 
             async def quote(msg, name=name, delay=delay):
                 await asyncio.sleep(delay)
