@@ -1,13 +1,13 @@
 """A responder that says "subscribed" on its stdout, for Request-reply's race deep dive.
 
-    python late_responder.py NATS_URL PREFIX [--flush] [--busy SECONDS]
+    python late_responder.py NATS_URL PREFIX
 
-It listens on `PREFIX.control`. Each message there names a fresh subject: the service subscribes to it
-(a responder that answers b"ok"), optionally flushes, then prints the subject on stdout, the way a
-service tells the outside world it is ready (a log line, a health check), not over its NATS
-connection. Then, with `--busy`, it does that many seconds of blocking start-up work (time.sleep: a
-synchronous cache load, a slow import) before its event loop gets a turn again. The notebook requests
-the subject from its own connection as soon as it reads the line, and counts NoRespondersError.
+It listens on `PREFIX.control`. Each message there is an order, JSON {"subject": ..., "flush": bool,
+"busy": seconds}: the service subscribes to that subject (a responder that answers b"ok"), flushes if
+asked, then prints the subject on stdout, the way a service tells the outside world it is ready (a log
+line, a health check), not over its NATS connection. Then it does `busy` seconds of blocking start-up
+work (time.sleep: a synchronous cache load, a slow import) before its event loop gets a turn again. The
+notebook requests the subject from its own connection as soon as it reads the line.
 
 It prints READY once the server has its control subscription. Service.stop() (a `stop` line on stdin),
 SIGTERM, or the end of the kernel that started it (stdin closes) stop it: it drains and exits.
@@ -15,6 +15,7 @@ SIGTERM, or the end of the kernel that started it (stdin closes) stop it: it dra
 
 import argparse
 import asyncio
+import json
 import time
 
 import nats
@@ -27,22 +28,20 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("prefix")
-    parser.add_argument("--flush", action="store_true", help="flush() after subscribe(), before saying so")
-    parser.add_argument("--busy", type=float, default=0.0, help="seconds of blocking work after saying so")
     args = parser.parse_args()
     nc = await nats.connect(args.url, name="request-reply.late-responder")
 
     async def ok(msg):
         await msg.respond(b"ok")
 
-    async def subscribe(msg):  # one control message: one fresh subject to serve
-        subject = msg.data.decode()
-        await nc.subscribe(subject, cb=ok)  # returns once the SUB is in this client's buffer
-        if args.flush:
+    async def subscribe(msg):  # one order: one fresh subject to serve
+        order = json.loads(msg.data)
+        await nc.subscribe(order["subject"], cb=ok)  # returns once the SUB is in this client's buffer
+        if order.get("flush"):
             await nc.flush()  # returns once the server has processed the SUB
-        print(subject, flush=True)  # "subscribed", told out of band
-        if args.busy:
-            time.sleep(args.busy)  # blocking work: the event loop (and its writer task) waits too
+        print(order["subject"], flush=True)  # "subscribed", told out of band
+        if order.get("busy"):
+            time.sleep(order["busy"])  # blocking work: the event loop (and its writer task) waits too
 
     await nc.subscribe(f"{args.prefix}.control", cb=subscribe)
     await nc.flush()  # the server has the control subscription
