@@ -124,7 +124,7 @@ def lab(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "helpers",
+            "tools",
             "lab",
             "--workdir",
             str(tmp / "my-work"),
@@ -146,7 +146,7 @@ def lab(tmp_path_factory):
         assert process.poll() is None, f"JupyterLab exited: {lab.log.read_text()[-3000:]}"
         yield lab
     finally:
-        process.send_signal(signal.SIGTERM)  # helpers lab passes it on; JupyterLab shuts its kernels down
+        process.send_signal(signal.SIGTERM)  # tools lab passes it on; JupyterLab shuts its kernels down
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
