@@ -137,7 +137,7 @@ CASE = Case(
     check=check,
     exercises=("ask_stock", "reserve", "gather_plan"),
     solutions=dict(latency_requests=400, race_tries=30),
-    budget=15,  # the race deep dive starts its responder process three times
+    budget=10,
     wrong_answers=(
         (check_ask_stock, whole_reply, "in_stock"),
         (check_ask_stock, everything_is_a_timeout, "the server answered at once with 'no responders'"),
