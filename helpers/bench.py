@@ -1,4 +1,4 @@
-"""Throughput tables and plots for the performance notebook (12); its claims table is helpers/claims.py.
+"""Throughput tables and plots for the Performance notebook; its claims rules are helpers/claims.py.
 
 Scaffolding only: the loops being measured (publish, request, JetStream publish) are written in the
 notebook; this module turns the rates it measured into tables and pictures.

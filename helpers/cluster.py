@@ -1,4 +1,4 @@
-"""A private 3-node nats-server cluster on loopback (notebook 11 and its checkers).
+"""A private 3-node nats-server cluster on loopback (Clustering and failover, and its checkers).
 
 Each node is an `EmbeddedServer` started with config/cluster/node-<x>.conf, the same files the
 `cluster` profile of docker-compose.yml mounts (tests/test_cluster.py keeps them in step). Only what

@@ -41,12 +41,19 @@ breaks it, and `apply()` patches the installed client:
    2.16 never sends those filters to the server (it matches them on the client, as substrings). `apply()`
    drops exactly that message from that logger, nothing else; the key-value notebook's deep dive on
    `keys(filters=...)` shows what the filters really do.
+4. a harmless warning over TLS: asyncio logs "returning true from eof_received() has no effect when using
+   ssl" each time a server ends a TLS session (after every close() or drain()). Its cause is nats-py's
+   `TcpTransport.connect_tls` (nats/aio/transport.py): it makes its own StreamReaderProtocol and passes it
+   to `loop.start_tls()`, which never tells that protocol it runs over SSL (asyncio's own
+   `StreamWriter.start_tls()` calls `protocol._replace_writer()`; nats-py does not), so its
+   `eof_received()` returns True and asyncio's SSLProtocol says the value is ignored, as it is: the
+   connection shuts down as it should. `apply()` drops exactly that message from the `asyncio` logger.
 
 `apply()` is idempotent and changes nothing else. tests/test_nats_py_fixes.py fails as soon as the
 installed nats-py no longer has one of the bugs (`flush_ping_overtakes_buffer()`,
-`kv_marker_precedes_values()` and `kv_filters_warning_logged()` detect them deterministically, without
-a server), so that the workaround is removed then. `unpatched()` restores nats-py's own code for a
-measurement.
+`kv_marker_precedes_values()`, `kv_filters_warning_logged()` and `tls_eof_warning_logged()` detect them
+deterministically, without a server), so that the workaround is removed then. `unpatched()` restores
+nats-py's own code for a measurement.
 """
 
 from __future__ import annotations
@@ -68,6 +75,7 @@ _ORIGINAL = {
     "kv_watch": KeyValue.watch,
 }
 KV_FILTERS_WARNING = "Server may ignore filters if version is < 2.10."
+TLS_EOF_WARNING = "returning true from eof_received() has no effect when using ssl"
 
 
 async def _send_ping(self, future: asyncio.Future | None = None) -> None:
@@ -96,14 +104,20 @@ async def _process_connect_init(self) -> None:
     self._pongs[:0] = waiting
 
 
-class _DropKvFiltersWarning(logging.Filter):
-    """Drops nats-py 2.16's "Server may ignore filters if version is < 2.10." and nothing else."""
+class _DropMessage(logging.Filter):
+    """Drops one exact message from a logger, and nothing else."""
+
+    def __init__(self, logger: str, message: str) -> None:
+        super().__init__()
+        self.logger, self.message = logging.getLogger(logger), message
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != KV_FILTERS_WARNING
+        return record.getMessage() != self.message
 
 
-_KV_FILTERS_WARNING_FILTER = _DropKvFiltersWarning()
+_KV_FILTERS_WARNING_FILTER = _DropMessage("nats.js.kv", KV_FILTERS_WARNING)
+_TLS_EOF_WARNING_FILTER = _DropMessage("asyncio", TLS_EOF_WARNING)
+_FILTERS = (_KV_FILTERS_WARNING_FILTER, _TLS_EOF_WARNING_FILTER)
 
 
 async def _kv_watch(self, keys, *args, **kwargs):
@@ -144,7 +158,8 @@ def apply() -> None:
     Client._send_ping = _send_ping
     Client._process_connect_init = _process_connect_init
     KeyValue.watch = _kv_watch
-    logging.getLogger("nats.js.kv").addFilter(_KV_FILTERS_WARNING_FILTER)  # addFilter skips a duplicate
+    for dropped in _FILTERS:
+        dropped.logger.addFilter(dropped)  # addFilter skips a duplicate
 
 
 def applied() -> bool:
@@ -152,22 +167,25 @@ def applied() -> bool:
         Client._send_ping is _send_ping
         and Client._process_connect_init is _process_connect_init
         and KeyValue.watch is _kv_watch
-        and _KV_FILTERS_WARNING_FILTER in logging.getLogger("nats.js.kv").filters
+        and all(dropped in dropped.logger.filters for dropped in _FILTERS)
     )
 
 
 @contextlib.contextmanager
 def unpatched():
     """nats-py's own code inside the block (to measure the bugs); the previous state afterwards."""
-    kv_log = logging.getLogger("nats.js.kv")
-    before = Client._send_ping, Client._process_connect_init, KeyValue.watch, list(kv_log.filters)
+    before = Client._send_ping, Client._process_connect_init, KeyValue.watch
+    filters = [(dropped, list(dropped.logger.filters)) for dropped in _FILTERS]
     Client._send_ping, Client._process_connect_init = _ORIGINAL["send_ping"], _ORIGINAL["connect_init"]
     KeyValue.watch = _ORIGINAL["kv_watch"]
-    kv_log.removeFilter(_KV_FILTERS_WARNING_FILTER)
+    for dropped in _FILTERS:
+        dropped.logger.removeFilter(dropped)
     try:
         yield
     finally:
-        Client._send_ping, Client._process_connect_init, KeyValue.watch, kv_log.filters = before
+        Client._send_ping, Client._process_connect_init, KeyValue.watch = before
+        for dropped, kept in filters:
+            dropped.logger.filters = kept
 
 
 class _RecordingServer:
@@ -374,3 +392,15 @@ def kv_filters_warning_logged() -> bool:
 
     source = inspect.getsource(KeyValue.keys)
     return KV_FILTERS_WARNING in source and 'filter_subject != ">"' in source
+
+
+def tls_eof_warning_logged() -> bool:
+    """Does the installed nats-py still upgrade to TLS without telling its stream protocol (so asyncio logs the
+    eof_received() warning)? Read from the source of `TcpTransport.connect_tls` (the warning needs a TLS
+    server): asyncio's own start_tls() calls `protocol._replace_writer()`; nats-py 2.16's does not."""
+    import inspect
+
+    from nats.aio.transport import TcpTransport
+
+    source = inspect.getsource(TcpTransport.connect_tls)
+    return "start_tls(" in source and "_replace_writer" not in source

@@ -4,6 +4,9 @@
 signed (server-cert.pem, server-key.pem) for 127.0.0.1 and localhost, valid for one day. This is what
 `openssl` or `mkcert` would do for you; nothing here is NATS API. The private keys never leave `folder`
 (a temporary folder: never commit a key).
+
+Importing this module also silences one harmless asyncio warning, and only that one (see
+`_EofWarningFilter`): a notebook that uses TLS imports it in its set-up.
 """
 
 from __future__ import annotations

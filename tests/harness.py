@@ -170,7 +170,9 @@ def noise(cells: list[dict]) -> list[str]:
         "".join(output.get("text", ""))[:300]
         for cell in cells
         for output in cell.get("outputs", [])
-        if output.get("name") == "stderr" and not PROGRESS_BAR.search("".join(output.get("text", "")))
+        if output.get("name") == "stderr"
+        and "".join(output.get("text", "")).strip()  # a bar's closing newline arrives on its own
+        and not PROGRESS_BAR.search("".join(output.get("text", "")))
     ]
 
 

@@ -1,4 +1,4 @@
-"""The 3-node cluster of notebook 11: docker-compose.yml's `cluster` profile and helpers/cluster.py run the
+"""The 3-node cluster of Clustering and failover: docker-compose.yml's `cluster` profile and helpers/cluster.py run the
 same config files with the same nats-server version; the files are valid; a Cluster, started or failing to
 start, leaves no process behind."""
 

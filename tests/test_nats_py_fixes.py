@@ -21,6 +21,7 @@ from helpers.nats_py_fixes import (
     kv_filters_warning_logged,
     kv_marker_precedes_values,
     stale_ping_resolves_next_flush,
+    tls_eof_warning_logged,
 )
 
 REMOVE = "remove that workaround from helpers/nats_py_fixes.py (and what teaches it: see its docstring)"
@@ -36,6 +37,10 @@ async def test_nats_py_still_sends_the_kv_watch_marker_ahead_of_values_in_flight
     with nats_py_fixes.unpatched():
         early = await kv_marker_precedes_values()
     assert early, f"nats-py {NATS_PY}'s KV watcher no longer sends its marker ahead of the values: {REMOVE}"
+
+
+def test_nats_py_still_upgrades_to_tls_without_telling_its_protocol():
+    assert tls_eof_warning_logged(), f"nats-py {NATS_PY}'s connect_tls tells its protocol about SSL now: {REMOVE}"
 
 
 def test_nats_py_still_logs_the_misleading_kv_filters_warning():

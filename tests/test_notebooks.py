@@ -61,7 +61,7 @@ HICCUPS = ("raised TimeoutError", "did not finish within")
 async def judge(checker, answer, server, request):
     """The checker's verdict. Checkers that drive private servers and clusters (slow_checker) get one more
     try when a server call of their own timed out: a live 3-node cluster's leader election occasionally
-    stalls one (seen twice in a dozen full runs with 11's checkers); the second verdict counts."""
+    stalls one (seen twice in a dozen full runs with the clustering checkers); the second verdict counts."""
     verdict = await checker(answer, server, show=False)
     if request.node.get_closest_marker("slow_checker") and any(h in verdict.message for h in HICCUPS):
         # Reported, never silent: the warnings summary of the run lists every retried checker.

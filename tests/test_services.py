@@ -69,7 +69,7 @@ def test_waiting_for_lines_is_bounded(tmp_path):
 def test_every_example_service_shares_the_skeleton(path):
     """Stopped by helpers.services (works on every platform); a NATS one patches nats-py (nats_py_fixes.apply())."""
     text = path.read_text()
-    if "shop.main(" in text:  # 13's services share shop.py, which is built on helpers.services
+    if "shop.main(" in text:  # the capstone's services share shop.py, which is built on helpers.services
         text = (SERVICES / "shop.py").read_text()
     assert "add_signal_handler" not in text, f"{path.name}: use helpers.services.until_stopped()/stop_requested()"
     assert "from helpers.services import" in text and ("until_stopped(" in text or "stop_requested(" in text)
@@ -78,7 +78,7 @@ def test_every_example_service_shares_the_skeleton(path):
 
 
 def test_stop_line_reaches_a_real_example_service(nats_server):
-    """user_listener.py (what notebook 01 runs): Service.stop() makes it drain and exit with 0."""
+    """user_listener.py (what Publish/subscribe runs): Service.stop() makes it drain and exit with 0."""
     with Service("services/user_listener.py", nats_server.url, "services.test") as listener:
         pass
     assert listener.process.returncode == 0, listener.errors()

@@ -1,6 +1,6 @@
-"""Checkers for notebook 11 · Clustering and failover.
+"""Checkers for Clustering and failover.
 
-Both judge the learner's answer against a running 3-node cluster: the notebook's (`cluster=cluster`),
+All three judge the learner's answer against a running 3-node cluster: the notebook's (`cluster=cluster`),
 or a private one the checker starts and stops when none is given (the tests pass a single server).
 `server`, the learner's course server, is not used: one server cannot show a failover.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 
 import nats
@@ -17,10 +18,13 @@ from nats.js.api import PubAck
 from nats.js.errors import BadRequestError, NoStreamResponseError
 
 from helpers.cluster import Cluster
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
+from helpers.monitor import monitor_get
 
-RETRY_STREAM, RETRY_SUBJECT = "NB11_EX_RETRY", "nb11.ex1.payments"
-PLAN_STREAM, PLAN_SUBJECT, BURST_SUBJECT = "NB11_EX_PAYMENTS", "nb11.ex2.payments", "nb11.ex2.burst"
+RETRY_STREAM, RETRY_SUBJECT = "CLUSTERING_RETRY", "clustering-and-failover.retry.payments"
+PLAN_STREAM, PLAN_SUBJECT = "CLUSTERING_PAYMENTS", "clustering-and-failover.plan.payments"
+BURST_SUBJECT = "clustering-and-failover.plan.burst"
+ASK_SUBJECT = "clustering-and-failover.survive.ask"
 OWN_TIMEOUT = 10.0  # seconds for the checkers' own JetStream calls: a cluster that elects a leader answers late
 NOT_THE_CHECKERS = ("servers", "dont_randomize", "disconnected_cb", "reconnected_cb", "error_cb", "closed_cb")
 
@@ -36,10 +40,6 @@ async def _a_cluster(cluster):
         yield private
     finally:
         await asyncio.to_thread(private.stop)
-
-
-async def _quiet(error):  # frozen and crashed nodes cause connection errors: expected here
-    pass
 
 
 class _Election:
@@ -67,17 +67,22 @@ class _Election:
 
 
 @exercise(
-    hint="loop until time.monotonic() passes a deadline `give_up` seconds away: try "
-    "js.publish(subject, data, headers={'Nats-Msg-Id': msg_id}, timeout=...) and return its ack; "
-    "on NoStreamResponseError or nats.errors.TimeoutError back off briefly and try again; past the "
-    "deadline, raise.",
+    hints=(
+        "an election makes js.publish raise for a few seconds: catch those errors and publish again, until a "
+        "deadline `give_up` seconds away; the msg_id is what keeps a retry from storing the payment twice.",
+        "loop until time.monotonic() passes the deadline: try js.publish(subject, data, headers={'Nats-Msg-Id': "
+        "msg_id}, timeout=...) and return its ack; on NoStreamResponseError or nats.errors.TimeoutError sleep "
+        "briefly and try again; past the deadline, raise.",
+    ),
     timeout=60,
 )
 async def check_publish_with_retry(
     answer, server, *, cluster=None, payments: int = 8, give_up: float = 5.0, give_up_short: float = 0.3
 ):
     async with _a_cluster(cluster) as c:
-        nc = await nats.connect(servers=c.urls, name="11-checker.publish_with_retry", error_cb=_quiet)
+        nc = await nats.connect(
+            servers=c.urls, name="clustering-and-failover.checker.publish_with_retry", error_cb=quiet
+        )
         js = nc.jetstream(timeout=2)  # what the learner's function gets
         own = nc.jetstream(timeout=OWN_TIMEOUT)  # the checker's own calls, while the cluster may be electing
         try:
@@ -129,7 +134,13 @@ async def check_publish_with_retry(
             started = time.monotonic()
             try:
                 await attempt(
-                    answer, js, "nb11.ex1.nowhere", b"lost", "nowhere-1", give_up_short, timeout=give_up_short + 3
+                    answer,
+                    js,
+                    "clustering-and-failover.retry.nowhere",
+                    b"lost",
+                    "nowhere-1",
+                    give_up_short,
+                    timeout=give_up_short + 3,
                 )
             except Exception as error:
                 took = time.monotonic() - started
@@ -193,9 +204,13 @@ def _static_plan(answer) -> tuple[int, dict]:
 
 
 @exercise(
-    hint='{"replicas": <copies of the stream>, "connect_options": {...}}: a majority must survive one node; '
-    "a frozen node is noticed by PINGs (ping_interval, max_outstanding_pings); publishes made while "
-    "reconnecting wait in a buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",
+    hints=(
+        "take the four needs one by one: how many copies keep a majority without one node; how a client notices "
+        "a node that freezes; where publishes made while reconnecting wait; how many reconnect attempts.",
+        '{"replicas": <copies>, "connect_options": {...}}: a majority must survive one node; a frozen node is '
+        "noticed after (max_outstanding_pings + 1) x ping_interval; publishes made while reconnecting wait in a "
+        "buffer of pending_size bytes; max_reconnect_attempts=-1 never gives up.",
+    ),
     timeout=60,
 )
 async def check_payments_plan(
@@ -203,7 +218,7 @@ async def check_payments_plan(
 ):
     replicas, options = _static_plan(answer)
     async with _a_cluster(cluster) as c:
-        admin = await nats.connect(servers=c.urls, name="11-checker.admin", error_cb=_quiet)
+        admin = await nats.connect(servers=c.urls, name="clustering-and-failover.checker.admin", error_cb=quiet)
         js = admin.jetstream(timeout=OWN_TIMEOUT)  # the checker's own calls: a node was frozen just before some
         try:
             await delete_if_exists(js.delete_stream, PLAN_STREAM)
@@ -257,16 +272,16 @@ async def _freeze_and_watch(c, victim, options, notice_within, burst, burst_byte
         service = await nats.connect(
             servers=[c.nodes[victim].url, *others],
             dont_randomize=True,
-            name="11-checker.payment-service",
+            name="clustering-and-failover.checker.payment-service",
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
-            error_cb=_quiet,
+            error_cb=quiet,
             **options,
         )
     except TypeError as error:
         raise Wrong(f"nats.connect does not take one of connect_options: {error}.") from None
-    watcher = await nats.connect(others[0], name="11-checker.watcher", error_cb=_quiet)
-    payer = await nats.connect(others[-1], name="11-checker.payer", error_cb=_quiet)
+    watcher = await nats.connect(others[0], name="clustering-and-failover.checker.watcher", error_cb=quiet)
+    payer = await nats.connect(others[-1], name="clustering-and-failover.checker.payer", error_cb=quiet)
     try:
         await watcher.subscribe(BURST_SUBJECT, cb=on_burst)
         await watcher.flush()
@@ -349,3 +364,156 @@ def _judge_plan(replicas, options, victim, outcome, notice_within, burst, burst_
         f"replicas={replicas} keeps a majority without any one node, a frozen node is noticed within {worst} s, "
         f"the buffer holds the burst, and the client never gives up{measured}."
     )
+
+
+# -- the hands-on core exercise: keep asking while the node you are on dies -----------------------------
+
+
+class _NatsLog(logging.Handler):
+    """Catches what nats-py logs while the learner's code runs (its default error_cb logs each connection
+    error with a traceback): counted for the verdict, kept off the learner's stderr."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    @contextlib.contextmanager
+    def catching(self):
+        logger = logging.getLogger("nats.aio.client")
+        logger.addHandler(self)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            yield self
+        finally:
+            logger.removeHandler(self)
+            logger.propagate = propagate
+
+
+def _node_of_inbox(c, reply: str) -> str | None:
+    """The node whose client connection subscribes to the inbox `reply` belongs to (/connz?subs=detail)."""
+    prefix = reply.rsplit(".", 1)[0]
+    for name in c.running():
+        for conn in monitor_get(c.nodes[name].monitor_url, "/connz?subs=detail", 1.0).get("connections", []):
+            subjects = {sub.get("subject") for sub in conn.get("subscriptions_list_detail", [])}
+            if subjects & {reply, prefix + ".*", prefix + ".>"}:
+                return name
+    return None
+
+
+async def _whole(c, give_up: float = 20.0) -> None:
+    """Every node running and the cluster ready (an earlier cell may still be restarting one)."""
+    deadline = time.monotonic() + give_up
+    while len(c.running()) < len(c.nodes) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)  # a supervisor-style restart started by an earlier cell: give it time
+    await asyncio.to_thread(c.start, max(5.0, deadline - time.monotonic()))
+
+
+@exercise(
+    hints=(
+        "connect with nats.connect(servers=servers, ...) and an error_cb of your own; then loop over "
+        "range(count) and, for each number, keep calling nc.request(subject, str(i).encode(), timeout=...) "
+        "until one call returns.",
+        "wrap each request in `while True: try: replies.append((await nc.request(...)).data); break` and "
+        "`except nats.errors.TimeoutError: continue` (a request whose node died has no answer); "
+        "error_cb can be `async def quiet(error): pass`; close the connection before you return.",
+    ),
+    timeout=60,
+)
+async def check_keep_asking(answer, server, *, cluster=None, count: int = 30, kill_at: int = 10):
+    async with _a_cluster(cluster) as c:
+        await _whole(c)
+        seen, killed = [], {}  # request numbers in the order the responders got them
+        responders = {}
+
+        async def answer_request(msg):
+            n = int(msg.data)
+            seen.append(n)
+            if n == kill_at and not killed:  # the learner's node dies with this request in its hands
+                killed["node"] = await asyncio.to_thread(_node_of_inbox, c, msg.reply)
+                if killed["node"]:
+                    killed["at"] = c.kill(killed["node"])
+                    return  # its reply is lost with the node
+            await msg.respond(b"ok " + msg.data)
+
+        for name in c.names:  # one responder on every node, in a queue group: the survivors answer
+            responders[name] = await nats.connect(
+                c.nodes[name].url,
+                name=f"clustering-and-failover.checker.responder-{name}",
+                allow_reconnect=False,
+                error_cb=quiet,
+            )
+            await responders[name].subscribe(ASK_SUBJECT, queue="responders", cb=answer_request)
+            await responders[name].flush()
+        log = _NatsLog()
+        started = time.monotonic()
+        try:
+            with log.catching():
+                try:
+                    replies = await attempt(answer, list(c.urls), ASK_SUBJECT, count, timeout=40)
+                except (
+                    nats.errors.TimeoutError,
+                    nats.errors.NoRespondersError,
+                    nats.errors.ConnectionClosedError,
+                ) as error:
+                    node = killed.get("node", "the node")
+                    raise Wrong(
+                        f"request {max(seen, default=0)} ended in {type(error).__name__}: the checker killed "
+                        f"{node}, the node your connection was on, while request {kill_at} was with it, and "
+                        f"that reply was lost with the node. The responders got requests "
+                        f"{_ranges(seen)}. A request that fails must be sent again."
+                    ) from None
+                await asyncio.sleep(0.2)  # what nats-py logs as it closes, after the function returned
+        finally:
+            for conn in responders.values():
+                await conn.close()
+            if killed.get("node"):
+                await asyncio.to_thread(c.start_node, killed["node"], 20.0)  # whole again for what follows
+        took = time.monotonic() - started
+        if not killed.get("node"):
+            raise Wrong(
+                f"the responders got requests {_ranges(seen)}, but request {kill_at} never came, so no "
+                f"node was killed: send requests b'0', b'1', ... b'{count - 1}' to `subject`."
+            )
+        missing = sorted(set(range(count)) - set(seen))
+        if missing:
+            raise Wrong(
+                f"the cluster never received requests {_ranges(missing)} (it got {_ranges(seen)}): after "
+                f"{killed['node']} died, keep asking until every one of the {count} is answered."
+            )
+        expected = [b"ok %d" % i for i in range(count)]
+        data = [getattr(r, "data", r) for r in replies] if isinstance(replies, list | tuple) else replies
+        if data != expected:
+            raise Wrong(
+                f"the responders answered all {count} requests, but the function returned {data!r:.80}: "
+                f"return the replies' data in order, {expected[0]!r} to {expected[-1]!r}."
+            )
+        if log.records:
+            first = log.records[0]
+            reason = type(first.exc_info[1]).__name__ if first.exc_info else first.getMessage()
+            raise Wrong(
+                f"every request was answered, and nats-py logged {len(log.records)} connection error(s) "
+                f"with tracebacks ('{first.getMessage()}': {reason}): your connection has no error_cb, so "
+                "the reconnect you expected lands on stderr. Pass error_cb=... and handle them yourself."
+            )
+        again = len(seen) - len(set(seen))
+        return (
+            f"{killed['node']} died with request {kill_at} in its hands; your connection moved to another node, "
+            f"sent it again ({again} request(s) reached a responder twice) and all {count} were answered, "
+            f"in {took:.1f} s."
+        )
+
+
+def _ranges(numbers) -> str:
+    """[0, 1, 2, 5, 6] -> '0-2, 5-6' (what the responders got, for a verdict)."""
+    numbers = sorted(set(numbers))
+    if not numbers:
+        return "none"
+    runs, start = [], numbers[0]
+    for prev, n in zip(numbers, [*numbers[1:], None], strict=True):
+        if n != prev + 1:
+            runs.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = n
+    return ", ".join(runs)

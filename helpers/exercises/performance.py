@@ -1,10 +1,12 @@
-"""Checkers for notebook 12 · Performance.
+"""Checkers for Performance.
 
-Both judge by running: `check_window` publishes to a JetStream stream of its own with the learner's window,
-side by side with awaiting each ack; `check_send_concurrently` runs the learner's function against a
-responder of its own that counts how many requests it serves at once. Timing on a busy machine is noisy,
-so the throughput judgement compares the two ways of publishing in alternating short pairs and takes the
-median of the pairs' ratios: a burst of load from elsewhere slows both members of a pair.
+All three judge by running. `check_measure_window` runs the learner's measuring function against a fresh
+stream of its own, watching every `publish_async` and ack, and judges what the stream stored, the window the
+acks kept to, and the rate returned against its own clock. `check_window` publishes to a stream of its own
+with the learner's window, side by side with awaiting each ack. `check_send_concurrently` runs the learner's
+function against a responder of its own that counts how many requests it serves at once. Timing on a busy
+machine is noisy, so the throughput judgement compares the two ways of publishing in alternating short pairs
+and takes the median of the pairs' ratios: a burst of load from elsewhere slows both members of a pair.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import uuid
 
 import nats
 
-from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise
+from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, quiet
 
-WINDOW_STREAM, WINDOW_SUBJECT = "CHECK_WINDOW", "exercise.window.orders"
+WINDOW_STREAM, WINDOW_SUBJECT = "PERFORMANCE_WINDOW", "performance.window.orders"
+MEASURE_STREAM, MEASURE_SUBJECT = "PERFORMANCE_MEASURE", "performance.measure.orders"
 
 
 async def _one_by_one(js, seconds: float, timeout: float, acks: list) -> float:
@@ -40,8 +43,12 @@ async def _windowed(js, window: int, seconds: float, timeout: float, acks: list)
 
 
 @exercise(
-    hint="a whole number of orders: at most the 200 the resend buffer holds, and large enough "
-    "that acks overlap (look at the JetStream table: how fast is each window?).",
+    hints=(
+        "two limits: how many orders may be unacknowledged at once (the resend buffer), and how much overlap "
+        "the throughput need takes (the JetStream table: how fast is each window against awaiting each ack?).",
+        "a whole number of orders, at most the 200 the resend buffer holds, and large enough to be 3x as fast "
+        "as awaiting each ack: in the table, which windows were?",
+    ),
     timeout=30.0,
 )
 async def check_window(
@@ -64,7 +71,7 @@ async def check_window(
             f"a window of {window} leaves up to {window} orders unacknowledged, more than the "
             f"{resend_buffer} the resend buffer holds: after a failure some orders could not be resent."
         )
-    nc = await nats.connect(server.url, name="12-performance.checker-window")
+    nc = await nats.connect(server.url, name="performance.checker-window", error_cb=quiet)
     js = nc.jetstream()
     try:
         await delete_if_exists(js.delete_stream, WINDOW_STREAM)
@@ -99,15 +106,19 @@ async def check_window(
 
 
 @exercise(
-    hint="an asyncio.Semaphore(in_flight) around each nc.request(...), and "
-    "asyncio.gather(...) over all payloads (it keeps their order).",
+    hints=(
+        "start one task per payload, and let a counter that allows in_flight at a time decide when each may send; "
+        "collect the replies in the order of payloads.",
+        "an asyncio.Semaphore(in_flight) around each nc.request(...), and asyncio.gather(...) over all payloads "
+        "(it keeps their order).",
+    ),
 )
 async def check_send_concurrently(
     answer, server, *, requests: int = 40, in_flight: int = 8, work: float = 0.02, timeout: float = 5.0
 ):
     subject = f"exercise.concurrent.{uuid.uuid4().hex[:8]}"
-    service = await nats.connect(server.url, name="12-performance.checker-responder")
-    nc = await nats.connect(server.url, name="12-performance.checker-requester")
+    service = await nats.connect(server.url, name="performance.checker-responder", error_cb=quiet)
+    nc = await nats.connect(server.url, name="performance.checker-requester", error_cb=quiet)
     serving = {"now": 0, "most": 0, "served": 0}
     tasks = set()
 
@@ -160,3 +171,110 @@ async def check_send_concurrently(
     finally:
         await nc.close()
         await service.close()
+
+
+class _Watched:
+    """The learner's JetStream context, watched: every publish_async and the moment each ack completes, how
+    many acks were outstanding at most, and every plain (awaited) publish. Everything else goes to the real one."""
+
+    def __init__(self, js):
+        self._js, self.futures, self.publishes = js, [], 0
+        self.outstanding = self.most = 0
+        self.first = self.last_ack = None
+
+    async def publish_async(self, *args, **kwargs):
+        if self.first is None:
+            self.first = time.perf_counter()
+        future = await self._js.publish_async(*args, **kwargs)
+        self.outstanding += 1
+        self.most = max(self.most, self.outstanding)
+        future.add_done_callback(self._acked)
+        self.futures.append(future)
+        return future
+
+    def _acked(self, future):
+        self.outstanding -= 1
+        self.last_ack = time.perf_counter()
+
+    async def publish(self, *args, **kwargs):
+        self.publishes += 1
+        return await self._js.publish(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._js, name)
+
+
+@exercise(
+    hints=(
+        "js.publish_async returns a future for each message's ack at once: send `window` of them, then wait "
+        "for those futures before the next window; time everything with time.perf_counter().",
+        "a loop over range(0, count, window): in it, a list of publish_async futures, then one await on all of "
+        "them (asyncio.gather inside asyncio.wait_for, for a timeout); the rate is count divided by the seconds "
+        "from before the loop to after it.",
+    ),
+    timeout=30.0,
+)
+async def check_measure_window(answer, server, *, count: int = 2000, window: int = 64, timeout: float = 5.0):
+    nc = await nats.connect(server.url, name="performance.checker-measure", error_cb=quiet)
+    js = nc.jetstream(timeout=timeout)
+    try:
+        await delete_if_exists(js.delete_stream, MEASURE_STREAM)
+        await js.add_stream(name=MEASURE_STREAM, subjects=[MEASURE_SUBJECT], storage="file")
+        watched = _Watched(js)
+        started = time.perf_counter()
+        rate = await attempt(answer, watched, MEASURE_SUBJECT, count, window, timeout=20.0)
+        around = time.perf_counter() - started
+        unacked = sum(not f.done() for f in watched.futures)
+        if watched.futures:  # what was sent arrives anyway: judge the stream on everything
+            await asyncio.wait(watched.futures, timeout=timeout)
+        state = (await js.stream_info(MEASURE_STREAM)).state
+        return _judge_measurement(rate, watched, state, unacked, around, count, window)
+    finally:
+        try:
+            await delete_if_exists(js.delete_stream, MEASURE_STREAM)
+        finally:
+            await nc.close()
+
+
+def _judge_measurement(rate, watched, state, unacked, around, count, window) -> str:
+    if not watched.futures:
+        raise Wrong(
+            f"the stream stored {state.messages} messages, but publish_async was called 0 times "
+            f"({watched.publishes} awaited js.publish calls, each waiting for its ack before the next left): "
+            "send with js.publish_async and wait for the acks window by window."
+        )
+    if state.messages != count or state.last_seq != count:
+        raise Wrong(
+            f"the stream stored {state.messages} messages (last sequence {state.last_seq}) for count={count}: "
+            f"publish exactly {count} messages, once each."
+        )
+    if unacked:
+        raise Wrong(
+            f"your function returned while {unacked} of the {count} acks were still outstanding: wait for "
+            "every window's acks before you stop the clock."
+        )
+    if watched.most > window:
+        raise Wrong(
+            f"up to {watched.most} acks were outstanding at once; the window is {window}: wait for a window's "
+            "acks before you send the next window."
+        )
+    if watched.most < max(2, window // 2):
+        raise Wrong(
+            f"at most {watched.most} ack(s) were outstanding at a time, where window={window} allowed "
+            f"{window}: send a whole window before you wait."
+        )
+    span = (watched.last_ack or watched.first) - watched.first
+    if isinstance(rate, bool) or not isinstance(rate, int | float):
+        raise Wrong(f"return the rate, a number of messages per second; not {rate!r:.60}.")
+    slowest, fastest = 0.8 * count / around, 1.25 * count / max(span, 1e-6)
+    if not slowest <= rate <= fastest:
+        raise Wrong(
+            f"you returned {rate:,.1f}; the checker's clock saw {count} messages acknowledged in {span:.3f} s "
+            f"({count / span:,.0f} messages/s) from the first publish to the last ack: return messages per "
+            "second over that time."
+        )
+    return (
+        f"the stream stored all {count} messages once each, never more than {watched.most} acks outstanding "
+        f"(window {window}), and your {rate:,.0f} messages/s agrees with the checker's clock "
+        f"({count / span:,.0f}/s from the first publish to the last ack)."
+    )

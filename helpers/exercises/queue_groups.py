@@ -1,7 +1,8 @@
-"""Checkers for notebook 04 · Queue groups.
+"""Checkers for Queue groups (notebooks/04-queue-groups.ipynb).
 
 Each checker runs the learner's function against the real server on a subject
-of its own (so the notebook's workers never see the checker's messages).
+of its own (so the notebook's workers never see the checker's messages), on
+connections of its own whose errors go to a quiet callback (nothing on stderr).
 """
 
 from __future__ import annotations
@@ -13,17 +14,29 @@ from collections import Counter
 import nats
 from nats.aio.subscription import Subscription
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 
 def _subject(kind: str) -> str:
     return f"exercise.{kind}.{uuid.uuid4().hex[:8]}"
 
 
-@exercise(hint="nc.subscribe(subject, queue=..., cb=...); the callback appends msg.data.decode().")
+async def _connect(url: str, name: str):
+    """A checker's own connection, named by the slug; nats-py's errors go to a quiet callback, not to stderr."""
+
+    return await nats.connect(url, name=f"queue-groups.checker-{name}", error_cb=quiet)
+
+
+@exercise(
+    hints=(
+        "`await nc.subscribe(subject, queue=..., cb=...)` makes a member of a group; the group is named by `queue`.",
+        "the callback is an `async def` that appends `msg.data.decode()` to `handled`; return what "
+        "nc.subscribe returned.",
+    )
+)
 async def check_join_billing(answer, server, *, members: int = 3, payments: int = 60, timeout: float = 5.0):
     url, subject = server.url, _subject("payments")
-    conns = [await nats.connect(url, name=f"04-queue-groups.checker-{i}") for i in range(members + 1)]
+    conns = [await _connect(url, str(i)) for i in range(members + 1)]
     try:
         handled = [[] for _ in range(members)]
         subs = [await attempt(answer, conn, subject, got) for conn, got in zip(conns[:members], handled, strict=True)]
@@ -41,9 +54,10 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             try:
                 await asyncio.wait_for(sub.drain(), 1.0)  # ...and its callback has run
             except TimeoutError:
+                waiting = sum(s.pending_msgs for s in subs)
                 raise Wrong(
-                    "messages are waiting unprocessed in a member's subscription: pass a callback, "
-                    "cb=..., that appends msg.data.decode() to `handled`."
+                    f"{waiting} of the {payments} payments are waiting unprocessed in the members' subscriptions: "
+                    "pass a callback, cb=..., that appends msg.data.decode() to `handled`."
                 ) from None
         total = sum(len(got) for got in handled)
         if total == members * payments:
@@ -67,11 +81,16 @@ async def check_join_billing(answer, server, *, members: int = 3, payments: int 
             await conn.close()
 
 
-@exercise(hint="nc.subscribe(subject, queue='quote-service', cb=...), and `await msg.respond(...)`.")
+@exercise(
+    hints=(
+        "responders share requests the way workers share messages: a queue group, named by `queue=`.",
+        "the callback answers with `await msg.respond(name.encode())`; return what nc.subscribe returned.",
+    )
+)
 async def check_add_quoter(answer, server, *, requests: int = 40, timeout: float = 5.0):
     url, subject = server.url, _subject("quote")
     names = ["quoter-a", "quoter-b"]
-    conns = [await nats.connect(url, name=f"04-queue-groups.checker-{n}") for n in [*names, "client"]]
+    conns = [await _connect(url, n) for n in [*names, "client"]]
     try:
         subs = [await attempt(answer, conn, subject, name) for conn, name in zip(conns[:2], names, strict=True)]
         for sub in subs:
@@ -110,7 +129,13 @@ KINDS = {  # kind: (instances, "once": the kind handles each order once | "each"
 }
 
 
-@exercise(hint="a queue group per kind whose work is done once; no group where every instance needs all.")
+@exercise(
+    hints=(
+        "ask of each kind: must each order be handled once by the kind, or seen by every instance?",
+        "a kind whose work is done once gets a queue group of its own; a kind whose every instance needs every "
+        "order gets None.",
+    )
+)
 async def check_groups(answer, server, *, orders: int = 60, timeout: float = 5.0):
     if not isinstance(answer, dict) or set(answer) != set(KINDS):
         raise Wrong(f"answer with a dict of a queue group name (or None) for each of {sorted(KINDS)}.")
@@ -121,7 +146,7 @@ async def check_groups(answer, server, *, orders: int = 60, timeout: float = 5.0
     try:
         for kind, (instances, _) in KINDS.items():
             for i in range(instances):
-                conn = await nats.connect(server.url, name=f"04-queue-groups.checker-{kind}-{i}")
+                conn = await _connect(server.url, f"{kind}-{i}")
                 conns.append(conn)
                 got[(kind, i)] = (conn, await conn.subscribe(subject, queue=answer[kind] or ""))
                 await conn.flush(timeout=timeout)  # the server has this SUB

@@ -1,4 +1,4 @@
-"""Checkers for notebook 09 · Services and discovery.
+"""Checkers for the notebook "Services and discovery".
 
 Each checker runs its own nats.micro services on connections of its own, on subjects (or, for the orders
 design, a service) that nothing else in the notebook uses, judges the learner's answer by what the server
@@ -19,7 +19,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.micro.service import Service as MicroService
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}  # the reserve exercise's stock, as the notebook states it
 OPERATIONS = ("place", "cancel", "status")  # the orders service's endpoints
@@ -31,7 +31,9 @@ def _token() -> str:
 
 
 async def _connect(url: str, role: str, timeout: float):
-    return await nats.connect(url, name=f"09-services-and-discovery.checker-{role}", connect_timeout=timeout)
+    return await nats.connect(
+        url, name=f"services-and-discovery.checker-{role}", connect_timeout=timeout, error_cb=quiet
+    )
 
 
 async def _ready(nc, service: MicroService, timeout: float) -> None:
@@ -89,12 +91,16 @@ async def _stop(services, conns) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    hint="publish to `$SRV.INFO` with an inbox as reply subject and read replies until "
-    "the deadline; keep the `id` of every reply whose `endpoints` list the subject.",
+    hints=(
+        "you cannot know how many instances will answer: ask every service at once and keep reading "
+        "replies until the deadline, not until the first one.",
+        "publish to `$SRV.INFO` with an inbox as reply subject (discover() above does it) and keep the `id` of "
+        "every reply whose `endpoints` list the subject.",
+    ),
 )
 async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: float = 5.0):
     run = _token()
-    subject, other = f"exercise.09.{run}.lookup", f"exercise.09.{run}.other"
+    subject, other = f"exercise.services.{run}.lookup", f"exercise.services.{run}.other"
     layout = [("catalog", subject), ("catalog", subject), ("search", subject), ("catalog-admin", other)]
     conns = [await _connect(server.url, f"instance-{i}", timeout) for i in range(len(layout) + 2)]
     services = []
@@ -102,14 +108,14 @@ async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: fl
         for conn, (name, endpoint_subject) in zip(conns, layout, strict=False):
             services.append(
                 await _service(
-                    conn, f"ex09-{name}-{run}", "1.0.0", {"lookup": (endpoint_subject, _json_reply({}))}, timeout
+                    conn, f"services-ex-{name}-{run}", "1.0.0", {"lookup": (endpoint_subject, _json_reply({}))}, timeout
                 )
             )
         expected = {s.id for s, (_, sub) in zip(services, layout, strict=True) if sub == subject}
         slow_conn, client = conns[-2], conns[-1]
         late = {
             "type": "io.nats.micro.v1.info_response",
-            "name": f"ex09-late-{run}",
+            "name": f"services-ex-late-{run}",
             "id": f"late-{run}",
             "version": "1.0.0",
             "metadata": {},
@@ -168,12 +174,16 @@ async def check_who_serves(answer, server, *, deadline: float = 0.3, timeout: fl
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    hint="`order = json.loads(req.data)`; `raise ServiceError('404', ...)` or "
-    "`raise ServiceError('409', ...)`; else `await req.respond(json.dumps({...}).encode())`.",
+    hints=(
+        "read the order from req.data (JSON); an unknown SKU or too little stock is a service error with its "
+        "code, anything else gets the JSON reservation as its reply.",
+        "`raise ServiceError(code, description)` for the two errors (micro sends the headers and STATS counts "
+        "it; req.respond_error() is not counted in nats-py 2.16); else `await req.respond(json.dumps(...).encode())`.",
+    ),
 )
 async def check_reserve(answer, server, *, timeout: float = 5.0):
     run = _token()
-    subject = f"exercise.09.{run}.reserve"
+    subject = f"exercise.services.{run}.reserve"
     cases = [("apple", 3, None), ("plum", 9, "409"), ("kiwi", 1, "404"), ("fig", 31, None), ("pear", 1, "409")]
     conns = [await _connect(server.url, role, timeout) for role in ("service", "client")]
     services = []
@@ -183,7 +193,7 @@ async def check_reserve(answer, server, *, timeout: float = 5.0):
             await answer(req, dict(STOCK))
 
         services.append(
-            await _service(conns[0], f"ex09-reserve-{run}", "1.0.0", {"reserve": (subject, handler)}, timeout)
+            await _service(conns[0], f"services-ex-reserve-{run}", "1.0.0", {"reserve": (subject, handler)}, timeout)
         )
         for sku, qty, code in cases:
             try:
@@ -234,8 +244,12 @@ def _judge_reply(sku: str, qty: int, code: str | None, msg) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 @exercise(
-    hint="v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes "
-    "there, in any queue group, gets old clients' requests. Where else under orders.?",
+    hints=(
+        "v1 serves orders.place, orders.cancel and orders.status: whatever v2 subscribes there, in any queue "
+        "group, gets old clients' requests. Where else under orders. could v2 live?",
+        "add_group(name=...) sets the subject prefix of the endpoints under it: choose one under orders. that v1 "
+        "does not use, and keep one queue group for every v2 instance (micro's default) so that they share requests.",
+    ),
 )
 async def check_add_orders_v2(answer, server, *, per_subject: int = 12, timeout: float = 5.0):
     conns = [await _connect(server.url, role, timeout) for role in ("v1", "v2-a", "v2-b", "client")]

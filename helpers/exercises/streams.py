@@ -1,12 +1,23 @@
-"""Checkers for notebook 05 · Streams."""
+"""Checkers for Streams (notebooks/05-streams.ipynb).
+
+Each checker works on a stream of its own (named STREAMS_..., on subjects under `streams.`), deletes it
+before and after, and judges what the server stored. Its connection (framework.jetstream) reports errors to
+a quiet callback, so a wrong answer shows the verdict, not nats-py's tracebacks.
+"""
 
 from nats.js.api import DiscardPolicy, PubAck
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NoStreamResponseError, NotFoundError
 
 from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exercise, jetstream
 
-EX1_STREAM, EX1_SUBJECTS = "NB05_EX1", ["nb05.ex1.*"]
-EX2_STREAM, EX2_SUBJECT = "NB05_EX2", "nb05.ex2.orders"
+EX1_STREAM, EX1_SUBJECTS = "STREAMS_READINGS", ["streams.readings.*"]
+EX2_STREAM, EX2_SUBJECT = "STREAMS_ORDERS_ONCE", "streams.once.orders"
+RECEIPTS_STREAM, RECEIPTS_SUBJECTS, RECEIPTS_SUBJECT = (
+    "STREAMS_RECEIPTS",
+    ["streams.receipts.*"],
+    "streams.receipts.till",
+)
+RECEIPT_AMOUNTS = [12, 7, 30, 5]
 
 
 async def _payloads(js, name: str, subject: str) -> list[str]:
@@ -30,11 +41,14 @@ def _duration(seconds: float) -> str:
 
 
 @exercise(
-    hint="`await js.add_stream(name=..., subjects=[...], max_age=..., "
-    "max_msgs_per_subject=...)`; in nats-py max_age is in seconds.",
+    hints=(
+        "two limits: an age for every message, and a count that applies to each subject separately.",
+        "`await js.add_stream(name=..., subjects=[...], max_age=..., max_msgs_per_subject=...)`; in nats-py "
+        "max_age is in seconds.",
+    )
 )
 async def check_make_readings(answer, server):
-    async with jetstream(server, "05-streams.checker") as js:
+    async with jetstream(server, "streams.checker") as js:
         return await _make_readings(answer, js)
 
 
@@ -77,19 +91,19 @@ async def _make_readings(answer, js):
             )
             raise Wrong(f"max_msgs_per_subject is {config.max_msgs_per_subject}, not 3.{extra}")
         for i in range(1, 6):
-            await js.publish("nb05.ex1.sensor", f"m{i}".encode())
-        await js.publish("nb05.ex1.other", b"x")
-        kept = await _payloads(js, EX1_STREAM, "nb05.ex1.sensor")
+            await js.publish("streams.readings.sensor", f"m{i}".encode())
+        await js.publish("streams.readings.other", b"x")
+        kept = await _payloads(js, EX1_STREAM, "streams.readings.sensor")
         if kept != ["m3", "m4", "m5"]:
             policy = " Discard policy 'new' keeps the oldest instead." if config.discard == DiscardPolicy.NEW else ""
             raise Wrong(
-                f"after publishing m1..m5 on nb05.ex1.sensor the stream kept {kept}, "
+                f"after publishing m1..m5 on streams.readings.sensor the stream kept {kept}, "
                 f"not the newest three ['m3', 'm4', 'm5'].{policy}"
             )
-        if await _payloads(js, EX1_STREAM, "nb05.ex1.other") != ["x"]:
-            raise Wrong("the limit should apply per subject: nb05.ex1.other lost its only message.")
+        if await _payloads(js, EX1_STREAM, "streams.readings.other") != ["x"]:
+            raise Wrong("the limit should apply per subject: streams.readings.other lost its only message.")
         return (
-            "NB05_EX1 keeps each message 3600 s and the newest 3 per subject: "
+            f"{EX1_STREAM} keeps each message 3600 s and the newest 3 per subject: "
             "of m1..m5 it kept m3 m4 m5, and another subject kept its own."
         )
     finally:
@@ -97,17 +111,19 @@ async def _make_readings(answer, js):
 
 
 @exercise(
-    hint="`await js.publish(subject, data, headers={...})`: which header "
-    "lets the server recognise a retry? Return the ack.",
+    hints=(
+        "the server can only recognise a retry by an ID the publisher gives each message, in a header.",
+        "`await js.publish(subject, data, headers={'Nats-Msg-Id': ...})` with the order id; return the ack.",
+    )
 )
 async def check_publish_order(answer, server):
-    async with jetstream(server, "05-streams.checker") as js:
+    async with jetstream(server, "streams.checker") as js:
         return await _publish_order(answer, js)
 
 
 async def _publish_order(answer, js):
     await delete_if_exists(js.delete_stream, EX2_STREAM)
-    await js.add_stream(name=EX2_STREAM, subjects=["nb05.ex2.*"])
+    await js.add_stream(name=EX2_STREAM, subjects=["streams.once.*"])
     try:
         calls = [("A-1", b"order A-1"), ("A-1", b"order A-1"), ("A-1", b"order A-1"), ("B-2", b"order B-2")]
         acks = [await attempt(answer, js, order_id, data) for order_id, data in calls]
@@ -142,19 +158,22 @@ async def _publish_order(answer, js):
 
 
 # The design exercise: a job stream for thumbnails, judged by how the server treats jobs in it.
-DESIGN_STREAM, DESIGN_SUBJECT, DESIGN_WAITING = "NB05_JOBS", "nb05.design.jobs", 20
+DESIGN_STREAM, DESIGN_SUBJECT, DESIGN_WAITING = "STREAMS_JOBS", "streams.design.jobs", 20
 
 
 @exercise(
-    hint="three decisions: the retention (who removes a job?), max_msgs, and the discard policy "
-    "(drop a waiting job, or refuse the upload?).",
+    hints=(
+        "three decisions: the retention (who removes a job?), max_msgs, and the discard policy.",
+        "a job must wait while no consumer exists, and leave on one ack; when 20 wait, should the server drop "
+        "a waiting job (discard old) or refuse the upload (discard new)?",
+    )
 )
 async def check_job_stream(answer, server, *, timeout: float = 5.0):
     if not isinstance(answer, dict):
         raise Wrong('answer with a dict of js.add_stream keyword arguments, e.g. {"retention": ...}.')
     if {"name", "subjects"} & set(answer):
         raise Wrong("leave out name and subjects: the checker sets them.")
-    async with jetstream(server, "05-streams.checker", timeout) as js:
+    async with jetstream(server, "streams.checker", timeout) as js:
         await delete_if_exists(js.delete_stream, DESIGN_STREAM)
         try:
             return await _job_stream(answer, js, timeout)
@@ -207,3 +226,63 @@ async def _job_stream(answer, js, timeout):
         f"A job waited for a worker and left on its ack; {DESIGN_WAITING} jobs waited and upload "
         f"{DESIGN_WAITING + 1} was refused ({results[-1]}), per the server."
     )
+
+
+# The hands-on exercise: the learner creates a stream and publishes with acks; judged on the stored sequences.
+@exercise(
+    hints=(
+        "first `await js.add_stream(name=..., subjects=[...])`, then one `await js.publish(subject, payload)` "
+        "per amount: each returns an ack.",
+        "an ack's `.seq` is the message's stream sequence: collect `ack.seq` of each publish, in order, and "
+        "return that list.",
+    )
+)
+async def check_keep_receipts(answer, server, *, timeout: float = 5.0):
+    async with jetstream(server, "streams.checker", timeout) as js:
+        await delete_if_exists(js.delete_stream, RECEIPTS_STREAM)
+        try:
+            return await _keep_receipts(answer, js, timeout)
+        finally:
+            await delete_if_exists(js.delete_stream, RECEIPTS_STREAM)
+
+
+async def _keep_receipts(answer, js, timeout):
+    try:
+        sequences = await attempt(answer, js, list(RECEIPT_AMOUNTS), timeout=timeout)
+    except NoStreamResponseError:
+        raise Wrong(
+            "a js.publish got no answer from any stream (NoStreamResponseError): create the stream, on subjects "
+            f"that include {RECEIPTS_SUBJECT}, before publishing."
+        ) from None
+    try:
+        info = await js.stream_info(RECEIPTS_STREAM)
+    except NotFoundError:
+        raise Wrong(
+            f"after your function ran there is no stream named {RECEIPTS_STREAM!r}: create it with "
+            f"js.add_stream(name={RECEIPTS_STREAM!r}, subjects=[...])."
+        ) from None
+    if list(info.config.subjects or []) != RECEIPTS_SUBJECTS:
+        raise Wrong(f"the stream stores the subjects {info.config.subjects}, not {RECEIPTS_SUBJECTS}.")
+    stored = []  # (sequence, subject, payload), read back by sequence
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            msg = await js.get_msg(RECEIPTS_STREAM, seq)
+        except NotFoundError:
+            continue
+        stored.append((msg.seq, msg.subject, msg.data.decode(errors="replace")))
+    payloads, stored_seqs = [p for _, _, p in stored], [seq for seq, _, _ in stored]
+    if payloads != [str(a) for a in RECEIPT_AMOUNTS]:
+        raise Wrong(
+            f"for the amounts {RECEIPT_AMOUNTS} the stream stores {payloads} (in sequence order): publish each "
+            "amount once, in order, as str(amount).encode()."
+        )
+    if {subject for _, subject, _ in stored} != {RECEIPTS_SUBJECT}:
+        raise Wrong(f"the receipts landed on {sorted({s for _, s, _ in stored})}, not only on {RECEIPTS_SUBJECT}.")
+    if isinstance(sequences, (list, tuple)) and any(isinstance(s, PubAck) for s in sequences):
+        raise Wrong("you returned the acks themselves: return each ack's stream sequence, ack.seq.")
+    if not isinstance(sequences, (list, tuple)) or list(sequences) != stored_seqs:
+        raise Wrong(
+            f"you returned {sequences!r}, but the stream stores the receipts at sequences {stored_seqs}: return "
+            "ack.seq of each publish, in order."
+        )
+    return f"{RECEIPTS_STREAM} stores {payloads} at sequences {stored_seqs}, exactly the sequences your acks carried."

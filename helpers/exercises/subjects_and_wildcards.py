@@ -1,15 +1,16 @@
-"""Checkers for notebook 03 · Subjects and wildcards.
+"""Checkers for Subjects and wildcards (notebooks/03-subjects-and-wildcards.ipynb).
 
-Both checkers ask the real server: they subscribe with the patterns, publish
-sample subjects and compare what was delivered. Nothing here re-implements
+Every checker asks the real server: the learner's subscriptions (or patterns) receive what the
+checker publishes, and the verdict compares what the server delivered. Nothing here re-implements
 subject matching in Python.
 """
 
 from __future__ import annotations
 
 import nats
+from nats.aio.subscription import Subscription
 
-from helpers.exercises.framework import Wrong, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 PREDICT_SUBJECT = "orders.eu.central.created.v2"
 PREDICT_CANDIDATES = [
@@ -22,9 +23,15 @@ PREDICT_CANDIDATES = [
 ]
 
 
+async def connect(url: str, name: str, timeout: float = 5.0):
+    """A checker's own connection, named by the slug; nats-py's errors go to a quiet callback, not to stderr."""
+
+    return await nats.connect(url, name=f"subjects-and-wildcards.{name}", connect_timeout=timeout, error_cb=quiet)
+
+
 async def delivered(url: str, patterns: list[str], subjects: list[str], timeout: float = 5.0) -> dict:
     """{pattern: [subjects the server delivered to it]}, asked of the server itself."""
-    nc = await nats.connect(url, name="03-subjects-and-wildcards.checker", connect_timeout=timeout)
+    nc = await connect(url, "checker", timeout)
     try:
         subs = {p: await nc.subscribe(p) for p in patterns}
         for subject in subjects:
@@ -49,7 +56,14 @@ CONSUMERS = {  # consumer: which events it must get (and it must get no other)
 }
 
 
-@exercise(hint="one meaning per token, general to specific; each consumer's varying levels are `*`.")
+@exercise(
+    hints=(
+        "give every level one meaning, general to specific: the carrier, the country, the parcel and the kind "
+        "each need a token of their own.",
+        "each consumer fixes one level and leaves the others open: an open level in the middle is `*`, open "
+        "levels at the end can be one `>`.",
+    )
+)
 async def check_hierarchy(answer, server):
     if (
         not isinstance(answer, dict)
@@ -86,7 +100,13 @@ async def check_hierarchy(answer, server):
     return f"Each of the {len(patterns)} consumers got exactly its events out of {len(EVENTS)}, per the server."
 
 
-@exercise(hint="count tokens: `*` is exactly one, `>` is one or more at the end.")
+@exercise(
+    hints=(
+        "count the tokens: the subject has five.",
+        "a `*` stands for exactly one token, so a pattern of four tokens never matches five; a final `>` "
+        "stands for one or more.",
+    )
+)
 async def check_answer_2(answer, server):
     if not isinstance(answer, (set, list, tuple, frozenset)) or not all(isinstance(p, str) for p in answer):
         raise Wrong("answer with a set of pattern strings taken from `candidates`.")
@@ -107,3 +127,80 @@ async def check_answer_2(answer, server):
     if wrong:
         raise Wrong("the server disagrees: " + "; ".join(wrong) + ".")
     return f"The server delivered {PREDICT_SUBJECT!r} to exactly {sorted(truth)}."
+
+
+# The hands-on exercise: the learner's own subscriptions, judged by what the server delivers to them.
+FEED_SUBJECTS = [
+    "orders.us.east.created",
+    "orders.us.west.created",
+    "orders.eu.central.created",
+    "orders.ap.south.created",
+    "orders.us.east.paid",
+    "orders.eu.central.shipped",
+    "orders.us.created",
+    "orders.us.east.created.v2",
+    "orders.us",
+    "orders.created",
+    "orders.eu.west.created.v2",
+    "audit.us.east.created",
+]
+FEEDS = {  # feed: the subjects of FEED_SUBJECTS it must receive, and no other
+    "new_orders": FEED_SUBJECTS[:4],
+    "us_all": [s for s in FEED_SUBJECTS if s.startswith("orders.us.")],
+}
+
+
+@exercise(
+    hints=(
+        "`await nc.subscribe(pattern)` returns a subscription; in a feed's pattern, each token that varies "
+        "is a wildcard.",
+        "`*` stands for exactly one token, `>` (last only) for one or more: new_orders varies in two "
+        "levels between `orders` and `created`; us_all takes any number of tokens after `orders.us`.",
+    )
+)
+async def check_dashboard_feeds(answer, server, *, timeout: float = 5.0):
+    learner, publisher = await connect(server.url, "learner", timeout), await connect(server.url, "publisher", timeout)
+    try:
+        try:
+            feeds = await attempt(answer, learner, timeout=timeout)
+        except nats.errors.BadSubjectError as error:
+            raise Wrong(
+                f"nats-py refused a pattern before sending it ({error}): `>` may only be the last token, and a "
+                "wildcard must be a whole token."
+            ) from None
+        if not isinstance(feeds, dict) or set(feeds) != set(FEEDS):
+            raise Wrong(f"return a dict with one subscription per feed: {sorted(FEEDS)}.")
+        for feed, sub in feeds.items():
+            if not isinstance(sub, Subscription):
+                raise Wrong(f"{feed} is {type(sub).__name__}: return what `await nc.subscribe(...)` gives.")
+            if sub._conn is not learner:
+                raise Wrong(f"{feed} was subscribed on another connection: subscribe on the `nc` you are given.")
+            if sub._cb is not None:
+                raise Wrong(f"{feed} has a callback: subscribe without cb=..., the checker reads it with next_msg.")
+        await learner.flush(timeout=timeout)  # the server has every SUB
+        for subject in FEED_SUBJECTS:
+            await publisher.publish(subject, b"")
+        await publisher.flush(timeout=timeout)  # the server has routed every publish...
+        await learner.flush(timeout=timeout)  # ...and everything it routed to the learner has arrived
+        got = {
+            f: [(await s.next_msg(timeout=timeout)).subject for _ in range(s.pending_msgs)] for f, s in feeds.items()
+        }
+    finally:
+        await learner.close()
+        await publisher.close()
+    for feed, wanted in FEEDS.items():
+        if got[feed] != wanted:
+            missed = [s for s in wanted if s not in got[feed]]
+            extra = [s for s in got[feed] if s not in wanted]
+            raise Wrong(
+                f"{feed} (subject {feeds[feed].subject!r}) received {len(got[feed])} of the {len(FEED_SUBJECTS)} "
+                f"subjects published"
+                + (f", missed {missed}" if missed else "")
+                + (f", and also got {extra}" if extra else "")
+                + "."
+            )
+    return (
+        f"The server delivered exactly the {len(FEEDS['new_orders'])} created orders to new_orders "
+        f"({feeds['new_orders'].subject!r}) and the {len(FEEDS['us_all'])} subjects below orders.us to us_all "
+        f"({feeds['us_all'].subject!r})."
+    )

@@ -1,14 +1,14 @@
 """A billing worker: one member of the `billing-service` queue group, as its own OS process.
 
     python billing_worker.py NATS_URL NAME [--work-ms MS] [--subject payments.process] [--queue billing-service]
-                             [--lifetime SECONDS]
 
 It subscribes to the subject in the queue group, prints READY, then prints the
 payment id of every message it processed, one line each. With --work-ms it
 also prints `working <id>` when a payment arrives, then works that long.
 Asked to stop (Service.stop() writes `stop` to its stdin; SIGTERM works too
 where the OS has signals), it leaves gracefully with drain(): it finishes what
-the server already sent it, unsubscribes and exits.
+the server already sent it, unsubscribes and exits. It lives as long as the
+kernel that started it: when that kernel goes, its stdin closes and it stops.
 """
 
 import argparse
@@ -27,10 +27,9 @@ async def main() -> None:
     parser.add_argument("--subject", default="payments.process")
     parser.add_argument("--queue", default="billing-service")
     parser.add_argument("--work-ms", type=float, default=0.0)
-    parser.add_argument("--lifetime", type=float, default=1800.0, help="seconds before it stops on its own")
     args = parser.parse_args()
 
-    nc = await nats.connect(args.url, name=f"04-queue-groups-{args.name}")
+    nc = await nats.connect(args.url, name=f"queue-groups.{args.name}")
 
     async def process(msg):
         payment_id = msg.data.decode()
@@ -42,7 +41,7 @@ async def main() -> None:
     await nc.subscribe(args.subject, queue=args.queue, cb=process)
     await nc.flush()  # the server has processed our SUB: we are a member of the group
     print("READY", flush=True)
-    await until_stopped(args.lifetime)  # a forgotten worker does not run for ever
+    await until_stopped()  # a stop line, stdin closed (the kernel went away) or SIGTERM
     await nc.drain()  # graceful leave: finish what was delivered, then unsubscribe and close
 
 

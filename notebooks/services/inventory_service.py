@@ -1,22 +1,22 @@
 """An inventory service built with nats.micro: one instance of the `inventory` service, as its own OS process.
 
-    python inventory_service.py NATS_URL INSTANCE [--version 1.0.0] [--max-seconds 1800]
+    python inventory_service.py NATS_URL INSTANCE [--version 1.0.0]
 
 It registers the service `inventory` (the instance's label goes into its metadata) with two endpoints in
 the group `inventory`: `stock` on `inventory.stock` and `price` on `inventory.price`. Each request's
 payload is a SKU (b"apple"); the reply is JSON that names the instance that answered. Both endpoints
 listen in micro's default queue group `q`, so the instances share the requests.
 
-An unknown SKU is an error, sent two ways on purpose (notebook 09 compares them): `stock` raises
-`ServiceError`, which nats.micro turns into the error headers AND counts in the endpoint's stats;
+An unknown SKU is an error, sent two ways on purpose (the notebook "Services and discovery" compares them):
+`stock` raises `ServiceError`, which nats.micro turns into the error headers AND counts in the endpoint's stats;
 `price` calls `req.respond_error(...)`, which sends the same headers but, in nats-py 2.16, is not counted.
 
 It prints READY once requests can reach it, then its instance id (the one discovery reports). Asked to
 stop (Service.stop() writes `stop` to its stdin, any OS; or SIGTERM) it drains its connection and exits:
 the server drops its endpoint and discovery subscriptions, and requests it already received are answered
 first. (nats-py 2.16's `service.stop()` unsubscribes without draining: it cancels a handler at work and
-drops requests already received, whose callers then time out.) It exits on its own after --max-seconds,
-so a forgotten instance never lingers.
+drops requests already received, whose callers then time out.) It lives as long as whoever started it:
+when the notebook's kernel goes away, this process's stdin closes and it stops the same way.
 """
 
 import argparse
@@ -39,10 +39,9 @@ async def main() -> None:
     parser.add_argument("url")
     parser.add_argument("instance")
     parser.add_argument("--version", default="1.0.0")
-    parser.add_argument("--max-seconds", type=float, default=1800.0, help="exit on its own after this long")
     args = parser.parse_args()
 
-    nc = await nats.connect(args.url, name=f"09-inventory-service-{args.instance}")
+    nc = await nats.connect(args.url, name=f"services-and-discovery.{args.instance}")
 
     async def stock(req):
         sku = req.data.decode()
@@ -76,7 +75,7 @@ async def main() -> None:
     print("READY", flush=True)
     print(service.id, flush=True)
 
-    await until_stopped(args.max_seconds)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
+    await until_stopped()  # a `stop` line on stdin (any OS), stdin closed (the kernel went), or SIGTERM
     await nc.drain()  # unsubscribe everything at the server, answer what was received, close
 
 

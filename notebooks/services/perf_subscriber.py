@@ -1,6 +1,6 @@
 """A counting subscriber for the performance notebook: publish+subscribe throughput, receiver side.
 
-    python perf_subscriber.py NATS_URL [--subject perf.fanout] [--lifetime 900]
+    python perf_subscriber.py NATS_URL [--subject perf.fanout]
 
 It counts every message on its subject. A message with an empty payload and a reply subject is the
 publisher's end marker: it answers with JSON {"received": n, "bytes": n} (what it counted before the
@@ -10,7 +10,7 @@ when the subscriber has really received everything.
 
 READY means the server routes messages to it: it sends one end marker to itself first and waits for
 the answer (the server handles one connection's commands in order). Asked to stop (a `stop` line,
-SIGTERM) it drains and exits; it exits on its own after `--lifetime` seconds.
+SIGTERM, or its stdin closed: the kernel that started it is gone) it drains and exits.
 """
 
 import argparse
@@ -27,10 +27,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--subject", default="perf.fanout")
-    parser.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this long")
     args = parser.parse_args()
 
-    nc = await nats.connect(args.url, name="12-performance-subscriber")
+    nc = await nats.connect(args.url, name="performance.subscriber")
     counts = {"received": 0, "bytes": 0}
 
     async def count(msg):
@@ -46,7 +45,7 @@ async def main() -> None:
     await nc.request(args.subject, b"", timeout=10)  # our own end marker answered: the server has the SUB
     print("READY", flush=True)
 
-    await until_stopped(args.lifetime)  # a `stop` line on stdin (any OS), SIGTERM, or the lifetime
+    await until_stopped()  # a `stop` line on stdin (any OS), SIGTERM, or stdin closed: the kernel is gone
     await nc.drain()
 
 

@@ -1,4 +1,4 @@
-"""Notebook 09 · Services and discovery: its test entry (tests/test_notebooks.py runs it)."""
+"""The notebook "Services and discovery": its test entry (tests/test_notebooks.py runs it)."""
 
 import json
 
@@ -136,6 +136,10 @@ async def another_service_name(nc):
     return await _orders_v2(nc, name="orders-v2")
 
 
+async def v2_under_its_own_name_and_queue_group(nc):  # other subjects under orders., one queue group: right
+    return await _orders_v2(nc, group="orders.next", queue_group="orders-v2")
+
+
 async def v2_keeping_the_template_return(nc):  # does the work, keeps `return ...`: an attempt, judged wrong
     await _orders_v2(nc)
     return ...
@@ -160,5 +164,8 @@ CASE = Case(
         (check_add_orders_v2, another_service_name, "name the service 'orders'"),
         (check_add_orders_v2, v2_keeping_the_template_return, "return the service"),
     ),
-    right_answers=((check_reserve, reserve_keeping_the_template_return),),
+    right_answers=(
+        (check_reserve, reserve_keeping_the_template_return),
+        (check_add_orders_v2, v2_under_its_own_name_and_queue_group),
+    ),
 )

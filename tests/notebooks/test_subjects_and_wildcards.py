@@ -1,6 +1,6 @@
-"""Notebook 03 · Subjects and wildcards: its test entry (tests/test_notebooks.py runs it)."""
+"""Subjects and wildcards: its test entry (tests/test_notebooks.py runs it)."""
 
-from helpers.exercises.subjects_and_wildcards import check_answer_2, check_hierarchy
+from helpers.exercises.subjects_and_wildcards import check_answer_2, check_dashboard_feeds, check_hierarchy
 from tests.harness import Case
 
 # What nats-server 2.15.1 delivers (checked against the server, not derived from a matcher of ours).
@@ -76,11 +76,48 @@ def spaced(carrier, country, parcel, kind):
     return f"parcels {country}.{carrier}.{parcel}.{kind}"
 
 
+# The hands-on exercise: the learner's own subscriptions.
+def feeds(new_orders, us_all, **options):
+    async def dashboard_feeds(nc):
+        return {"new_orders": await nc.subscribe(new_orders, **options), "us_all": await nc.subscribe(us_all)}
+
+    return dashboard_feeds
+
+
+async def feeds_with_callback(nc):
+    async def ignore(msg):
+        pass
+
+    return {
+        "new_orders": await nc.subscribe("orders.*.*.created", cb=ignore),
+        "us_all": await nc.subscribe("orders.us.>"),
+    }
+
+
+async def feeds_as_a_list(nc):
+    return [await nc.subscribe("orders.*.*.created"), await nc.subscribe("orders.us.>")]
+
+
 CASE = Case(
     check=check,
-    exercises=("hierarchy", "answer_2"),
+    exercises=("dashboard_feeds", "hierarchy", "answer_2"),
     budget=10,
     wrong_answers=(
+        (
+            check_dashboard_feeds,
+            feeds("orders.*.created", "orders.us.>"),
+            "new_orders (subject 'orders.*.created') received 1 of the 12 subjects published, missed "
+            "['orders.us.east.created'",
+        ),
+        (
+            check_dashboard_feeds,
+            feeds("orders.*.*.created", "orders.us.*"),
+            "us_all (subject 'orders.us.*') received 1 of the 12",
+        ),
+        (check_dashboard_feeds, feeds("orders.>", "orders.us.>"), "and also got ['orders.us.east.paid'"),
+        (check_dashboard_feeds, feeds("orders.>.created", "orders.us.>"), "nats-py refused a pattern"),
+        (check_dashboard_feeds, feeds_with_callback, "has a callback"),
+        (check_dashboard_feeds, feeds_as_a_list, "return a dict"),
         (check_hierarchy, scheme(by_country, germany_ops="parcels.de.*"), "germany_ops ('parcels.de.*') missed 8"),
         (check_hierarchy, scheme(by_country, billing="parcels.>.delivered"), "`>` may only be the last token"),
         (check_hierarchy, scheme(by_country, ups_tracker="parcels.>"), "ups_tracker ('parcels.>') also got 8"),
@@ -93,6 +130,7 @@ CASE = Case(
         (check_answer_2, {"orders.eu.*"}, "not in `candidates`"),
     ),
     right_answers=(
+        (check_dashboard_feeds, feeds("orders.*.*.created", "orders.us.>", queue="dashboard")),  # a group of one
         (check_hierarchy, scheme(by_country)),
         (
             check_hierarchy,
