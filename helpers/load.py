@@ -34,7 +34,7 @@ import pandas as pd
 from helpers.latency import percentiles
 
 OUTCOMES = ("placed", "failed", "timed out", "rejected")
-COLOURS = {"A": "#c44e52", "B": "#4c72b0"}
+COLOURS = {"A": "#c44e52", "B": "#4c72b0", "B sync": "#8172b2"}
 
 
 async def drive(

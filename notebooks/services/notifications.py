@@ -3,8 +3,9 @@
 
     python notifications.py http [--port P]                       # A: POST /notify, called by orders
     python notifications.py nats --url NATS_URL [--batch 50]      # B: reads the events `orders.placed` from
-                                                                  #    the stream NB13_ORDERS, durable consumer
-                                                                  #    NB13_NOTIFICATIONS (the notebook makes both)
+                                                                  #    the stream capstone-orders, durable consumer
+                                                                  #    capstone-notifications (the notebook makes both);
+                                                                  #    and requests on `notifications.send` (B sync)
 
 Sending takes `lag` milliseconds, 0 at start. The notebook injects a lag at run time: A `POST /lag` with
 {"ms": 200}; B a request on `notifications.lag` with b"200". Both answer the lag now in force. A's
@@ -13,6 +14,9 @@ Sending takes `lag` milliseconds, 0 at start. The notebook injects a lag at run 
 In B nobody waits for a notification: the service fetches events in batches, sends them (concurrently, each
 after the lag) and acks each one after sending it. Killed between sending and acking, it has sent a
 notification that JetStream will deliver again (after the consumer's ack_wait): at least once.
+
+B also answers requests on `notifications.send` (queue group `notifications`), for B sync, the variant of
+orders that asks for each notification and waits: it sends (after the same lag), then answers.
 The common parts (arguments, READY, stopping) are in shop.py.
 """
 
@@ -60,6 +64,20 @@ async def nats_service(args, nc):
 
     await nc.subscribe("notifications.lag", cb=set_lag)
 
+    async def send_now(msg):  # B sync: the caller waits for this answer, lag included
+        order = json.loads(msg.data)
+        await send(order, 1)
+        await msg.respond(json.dumps({"id": order["id"], "notified": True}).encode())
+
+    tasks = set()
+
+    async def arrived(msg):  # each request in a task of its own, as A's HTTP server serves each request at once
+        task = asyncio.create_task(send_now(msg))
+        tasks.add(task)  # keep a reference until it is done
+        task.add_done_callback(tasks.discard)
+
+    await nc.subscribe("notifications.send", queue="notifications", cb=arrived)
+
     async def notify(msg):
         await send(json.loads(msg.data), msg.metadata.num_delivered)
         await msg.ack()  # sent: JetStream will not deliver it again
@@ -80,7 +98,7 @@ async def nats_service(args, nc):
 
 if __name__ == "__main__":
     p = shop.parser(__doc__)
-    p.add_argument("--stream", default="NB13_ORDERS")
-    p.add_argument("--durable", default="NB13_NOTIFICATIONS")
+    p.add_argument("--stream", default="capstone-orders")
+    p.add_argument("--durable", default="capstone-notifications")
     p.add_argument("--batch", type=int, default=50, help="events fetched at once (B)")
     shop.main("notifications", p, http_routes, nats_service)

@@ -12,8 +12,9 @@ the socket listens, then one line with its base URL; NATS: the server routed a r
 back to it, so every subscription made before is in place), waits until it is asked to stop, and stops
 gracefully: the HTTP server finishes what it is doing, the NATS connection drains.
 
-Asked to stop: SIGTERM (Service.stop()) or a `stop` line on stdin; it also exits on its own after
-`--lifetime` seconds, so a forgotten service never lingers.
+Asked to stop: a `stop` line on stdin (Service.stop()), SIGTERM or SIGINT. It lives as long as the notebook's
+kernel that started it, however long the learner reads: when that kernel goes, the service's stdin closes
+and it stops too, so a forgotten service never lingers.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("transport", choices=["http", "nats"], help="A: HTTP between services; B: NATS")
     p.add_argument("--url", default="nats://127.0.0.1:4222", help="the NATS server (version B)")
     p.add_argument("--port", type=int, default=0, help="the HTTP port on 127.0.0.1 (version A; 0: any free one)")
-    p.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this many seconds")
     return p
 
 
@@ -49,13 +49,13 @@ async def _run_http(args, http_routes) -> None:
     await web.TCPSite(runner, "127.0.0.1", args.port).start()
     print("READY", flush=True)
     print("http://{}:{}".format(*runner.addresses[0]), flush=True)  # the base URL: the first line after READY
-    await until_stopped(args.lifetime)
+    await until_stopped()
     await runner.cleanup()  # app.on_cleanup closes the service's own HTTP client, if it has one
 
 
 async def _run_nats(args, name: str, nats_service) -> None:
     nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering bug (helpers/nats_py_fixes.py)
-    nc = await nats.connect(args.url, name=f"13-capstone-{name}")
+    nc = await nats.connect(args.url, name=f"capstone.{name}")
     loop = await nats_service(args, nc)
     inbox = nc.new_inbox()
 
@@ -66,7 +66,7 @@ async def _run_nats(args, name: str, nats_service) -> None:
     await nc.request(inbox, b"ready?", timeout=10)  # our own answer: the server has every SUB sent before it
     print("READY", flush=True)
     task = asyncio.create_task(loop()) if loop else None
-    await until_stopped(args.lifetime)
+    await until_stopped()
     if task:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
