@@ -136,7 +136,7 @@ async def reserve_keeps_the_last_line(msg):  # the template's `return ...` stays
 CASE = Case(
     check=check,
     exercises=("ask_stock", "reserve", "gather_plan"),
-    solutions=dict(latency_requests=400, race_tries=30),
+    solutions=dict(latency_requests=400, race_tries=20),
     budget=10,
     wrong_answers=(
         (check_ask_stock, whole_reply, "in_stock"),
