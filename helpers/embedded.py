@@ -81,6 +81,7 @@ class EmbeddedServer:
         self.config = Path(config)
         self.port = port or free_port()
         self.http_port = http_port or free_port()
+        self._free_ports = (not port, not http_port)  # chosen here: another may be picked if one is taken
         self._tmp = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="nats-course-"))
         self.args = list(args)
@@ -117,6 +118,19 @@ class EmbeddedServer:
         ]
 
     def start(self, timeout: float = 10.0) -> EmbeddedServer:
+        """Start and wait until healthy. A free port taken by another program between choosing it and binding
+        it (busy machines, tests side by side) is chosen again, up to three times."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except RuntimeError as e:
+                if "address already in use" not in str(e) or not any(self._free_ports) or attempt == 2:
+                    raise
+                self.port = free_port() if self._free_ports[0] else self.port
+                self.http_port = free_port() if self._free_ports[1] else self.http_port
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> EmbeddedServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         detach = (
@@ -163,8 +177,9 @@ class EmbeddedServer:
         terminate(self.process, timeout)
 
     def restart(self, timeout: float = 10.0) -> EmbeddedServer:
+        """Stop and start again on the same ports: its clients reconnect to the same URL."""
         self.stop()
-        return self.start(timeout)
+        return self._start(timeout)
 
     def cleanup(self) -> None:
         """Stop, and remove the data folder if this object made it."""

@@ -16,6 +16,7 @@ import pytest
 
 from helpers.record import MIME
 from tests.harness import Lazy
+from tools.minutes import span
 from tools.navigation import NOTEBOOKS, notebooks
 
 nbformat, site = Lazy("nbformat"), Lazy("tools.site")
@@ -77,7 +78,11 @@ def check_site(out: Path, pages: list[Path], course) -> None:
         "the index lists the pages in course order"
     )
     for n in course:
-        assert f">{html.escape(n.label)}</a>" in index and f"| {n.core} |" not in index and f">{n.core}<" in index
+        assert (
+            f">{html.escape(n.label)}</a>" in index
+            and f"| {span(n.core)} |" not in index
+            and f">{span(n.core)}<" in index
+        )
     for i, page in enumerate(pages):
         text = page.read_text()
         assert text.count('class="course-bar') == 2 and 'href="index.html">Contents</a>' in text

@@ -23,7 +23,9 @@ from helpers.exercises.framework import Wrong, attempt, delete_if_exists, exerci
 
 WORKER_STREAM, WORKER_SUBJECT, WORKER_CONSUMER = "FLOW_CONTROL_EX_WORKER", "flow-control.ex.worker", "worker"
 WORKER_JOBS = {"job-1": 1, "job-2": 5, "job-3": 2}  # job id -> steps
-STEP_SECONDS, WORKER_ACK_WAIT = 0.15, 0.5  # job-2 takes 0.75 s: longer than ack_wait
+# job-2 takes 1.5 s: longer than ack_wait. The margins are wide because a busy machine delays the worker between
+# the server's delivery and the first progress report (at 0.5 s and 0.15 s steps a right answer was redelivered).
+STEP_SECONDS, WORKER_ACK_WAIT = 0.3, 1.0
 WORKER_TIME_LIMIT = 10.0
 
 IMAGES_STREAM, IMAGES_SUBJECT, IMAGES_CONSUMER = "FLOW_CONTROL_EX_IMAGES", "flow-control.ex.images", "images"

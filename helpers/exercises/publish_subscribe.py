@@ -1,4 +1,4 @@
-"""Checkers for notebook 01 · Publish/subscribe."""
+"""Checkers for Publish/subscribe."""
 
 import asyncio
 import inspect
@@ -6,16 +6,21 @@ import json
 
 import nats
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 SAMPLE_USER = {"id": 42, "name": "Ada", "email": "ada@example.com"}
 
 
-@exercise(hint="`json.dumps(user).encode()`, `headers={...}` on `nc.publish`, then `await nc.flush()`.")
+@exercise(
+    hints=(
+        "Three things: the subject, a JSON body with its header, and waiting for the server before you return.",
+        "`await nc.publish('user.created', json.dumps(user).encode(), headers={...})`, then `await nc.flush()`.",
+    )
+)
 async def check_announce(answer, server, *, timeout: float = 5.0):
     """Call `answer(nc, user)`: when it returns, the server must have processed the message (what flush()
     guarantees), and it must be JSON with the header."""
-    nc = await nats.connect(server.url, name="01-exercise-announce")
+    nc = await nats.connect(server.url, name="publish-subscribe.exercise-announce", error_cb=quiet)
     try:
         echo = await nc.subscribe("user.created")  # the checker's own connection gets a copy back
         await nc.flush()  # the server has the subscription
@@ -29,34 +34,45 @@ async def check_announce(answer, server, *, timeout: float = 5.0):
         try:
             msg = await echo.next_msg(timeout=timeout)
         except nats.errors.TimeoutError:
-            raise Wrong("no message arrived on `user.created`: publish to exactly that subject.") from None
+            raise Wrong(
+                f"the server routed nothing to `user.created` within {timeout} s: publish to exactly that subject."
+            ) from None
         if not processed_on_return:
             raise Wrong(
-                "when your function returned, the server had not processed your message yet: "
-                "publish() only puts it in the client's buffer. Await nc.flush() before returning."
+                "when your function returned, the server had not processed your message yet (its copy came back "
+                "only afterwards): publish() only puts it in the client's buffer. Await nc.flush() before returning."
             )
         try:
             body = json.loads(msg.data)
         except ValueError:
-            raise Wrong(f"the body {msg.data[:60]!r} is not JSON: send json.dumps(user).encode().") from None
+            raise Wrong(
+                f"the server passed on the body {msg.data[:60]!r}, which is not JSON: send json.dumps(user).encode()."
+            ) from None
         if body != SAMPLE_USER:
-            raise Wrong(f"the body decodes to {body!r}, not the user you were given ({SAMPLE_USER!r}).")
+            raise Wrong(
+                f"the message the server passed on decodes to {body!r}, not the user you were given ({SAMPLE_USER!r})."
+            )
         content_type = (msg.headers or {}).get("Content-Type")
         if content_type != "application/json":
             raise Wrong(
-                f"header Content-Type is {content_type!r}; pass headers={{'Content-Type': "
-                "'application/json'}} to publish."
+                f"the message the server passed on has Content-Type {content_type!r}; pass headers={{'Content-Type': "
+                "'application/json'} to publish."
             )
         return "Processed by the server before your function returned, with a JSON body and its Content-Type header."
     finally:
         await nc.close()
 
 
-@exercise(hint="One of close() and drain() lets the queued messages finish first.")
+@exercise(
+    hints=(
+        "Look at 'drain() versus close()': which one lets queued messages finish before the connection ends?",
+        "`await worker.drain()`: it unsubscribes, lets the callback handle every queued message, then closes.",
+    )
+)
 async def check_stop_worker(answer, server, *, jobs: int = 20, work_seconds: float = 0.01, timeout: float = 5.0):
     """A worker with `jobs` messages queued; `answer(worker)` must end it with every one handled."""
-    publisher = await nats.connect(server.url, name="01-exercise-publisher")
-    worker = await nats.connect(server.url, name="01-exercise-worker")
+    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-publisher", error_cb=quiet)
+    worker = await nats.connect(server.url, name="publish-subscribe.exercise-worker", error_cb=quiet)
     handled = []
 
     async def work(msg):
@@ -96,7 +112,8 @@ DELIVERY = {
     ),
     "cache.invalidate": (
         "core",
-        "a restarted service starts with an empty cache: replaying invalidations it missed is pointless",
+        "a service back from a restart starts with an empty cache, and one back from a reconnect clears its cache "
+        "(it cannot know what it missed): replaying invalidations is pointless",
     ),
     "user.created": ("stream", "the welcome email must go out after the email service's deploy too"),
 }
@@ -104,13 +121,15 @@ DELIVERY = {
 
 async def _lost_while_restarting(server, subject: str, *, before=2, down=3, after=2, timeout=5.0) -> int:
     """A subscriber on `subject` restarts while a publisher keeps publishing: how many did it never get?"""
-    publisher = await nats.connect(server.url, name="01-exercise-delivery-publisher")
+    publisher = await nats.connect(server.url, name="publish-subscribe.exercise-delivery-publisher", error_cb=quiet)
     got, sent = [], 0
     try:
         for phase, count in (("up", before), ("down", down), ("up again", after)):
             subscriber = None
             if phase != "down":
-                subscriber = await nats.connect(server.url, name="01-exercise-delivery-subscriber")
+                subscriber = await nats.connect(
+                    server.url, name="publish-subscribe.exercise-delivery-subscriber", error_cb=quiet
+                )
                 sub = await subscriber.subscribe(f"exercise.{subject}")
                 await subscriber.flush(timeout=timeout)  # the server has the subscription
             for _ in range(count):
@@ -127,7 +146,13 @@ async def _lost_while_restarting(server, subject: str, *, before=2, down=3, afte
         await publisher.close()
 
 
-@exercise(hint="Ask for each event: what does it cost when one published during a restart is gone?")
+@exercise(
+    hints=(
+        "Ask for each event: what does it cost when one published while the subscriber was away is gone for good?",
+        "Money and e-mails a user waits for must not be lost; a reading or an invalidation that the next one "
+        "replaces, or that an empty cache makes moot, may be.",
+    )
+)
 async def check_delivery(answer, server, *, timeout: float = 5.0):
     """`answer` maps each subject to "core" or "stream"; judged against what a restart lost on the server."""
     if not isinstance(answer, dict):

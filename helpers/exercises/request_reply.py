@@ -1,6 +1,6 @@
-"""Checkers for notebook 02 · Request-reply.
+"""Checkers for Request-reply.
 
-Each checker sets up its own responders on a fresh subject (`exercise.02.<random>`),
+Each checker sets up its own responders on a fresh subject (`exercise.request-reply.<random>`),
 on a connection of its own, so that nothing else on the server can answer.
 """
 
@@ -14,36 +14,43 @@ import nats
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from helpers.exercises.framework import Wrong, attempt, exercise
+from helpers.exercises.framework import Wrong, attempt, exercise, quiet
 
 STOCK = {"apple": 12, "pear": 0, "plum": 7, "fig": 31}  # the notebook's STOCK, which `reserve` reads
 
 
 def _subject(what: str) -> str:
-    return f"exercise.02.{uuid.uuid4().hex[:10]}.{what}"
+    return f"exercise.request-reply.{uuid.uuid4().hex[:10]}.{what}"
 
 
-async def _call_ask(answer, nc, subject, sku, timeout):
-    """Run the learner's ask_stock; name the exception it let through."""
+async def _call_ask(answer, nc, subject, sku, timeout, situation=""):
+    """Run the learner's ask_stock; name the exception it let through, after what the server did (`situation`)."""
     started = time.perf_counter()
     try:
         result = await attempt(answer, nc, subject, sku, timeout, timeout=timeout + 2)
     except NoRespondersError:
         raise Wrong(
-            "nats.errors.NoRespondersError escaped from your function: catch it and return 'no responders'."
+            f"{situation}nats.errors.NoRespondersError escaped from your function: catch it and return 'no responders'."
         ) from None
     except NatsTimeoutError:
-        raise Wrong("nats.errors.TimeoutError escaped from your function: catch it and return 'timeout'.") from None
+        raise Wrong(
+            f"{situation}nats.errors.TimeoutError escaped from your function: catch it and return 'timeout'."
+        ) from None
     return result, time.perf_counter() - started
 
 
 @exercise(
-    hint="`await nc.request(subject, sku.encode(), timeout=timeout)`, "
-    "`json.loads(reply.data)['in_stock']`, and two `except` clauses.",
+    hints=(
+        "One nc.request with the timeout you were given; nats-py raises a different error for each failure.",
+        "`await nc.request(subject, sku.encode(), timeout=timeout)`, `json.loads(reply.data)['in_stock']`, and "
+        "two `except` clauses: nats.errors.NoRespondersError and nats.errors.TimeoutError.",
+    ),
 )
 async def check_ask_stock(answer, server):
-    checker = await nats.connect(server.url, name="02-request-reply-checker")
-    nc = await nats.connect(server.url, name="02-request-reply-checker.requester")  # the one ask_stock gets
+    checker = await nats.connect(server.url, name="request-reply.checker", error_cb=quiet)
+    nc = await nats.connect(
+        server.url, name="request-reply.checker-requester", error_cb=quiet
+    )  # the one ask_stock gets
     try:
         stock = {"apple": random.randint(2, 99), "fig": random.randint(100, 999)}
 
@@ -67,17 +74,27 @@ async def check_ask_stock(answer, server):
                     f"for {sku!r} the responder answered in_stock={stock[sku]} and you returned {got!r}. "
                     "Return the `in_stock` number from the JSON reply (json.loads(reply.data))."
                 )
-        got, seconds = await _call_ask(answer, nc, nobody, "apple", 2.0)
+        got, seconds = await _call_ask(
+            answer, nc, nobody, "apple", 2.0, "nobody listens, the server answered 'no responders' at once, and "
+        )
         if got != "no responders":
-            raise Wrong(f"nobody listens on {nobody!r} and you returned {got!r}, not 'no responders'.")
+            raise Wrong(
+                f"nobody listens on {nobody!r}: the server answered at once with 'no responders' (status 503), "
+                f"and you returned {got!r}, not 'no responders'."
+            )
         if seconds > 0.5:
             raise Wrong(
                 f"'no responders' took {seconds:.2f} s with timeout=2.0: the server says so at once; "
                 "use nc.request (not your own wait) and catch NoRespondersError."
             )
-        got, seconds = await _call_ask(answer, nc, slow_subject, "apple", 0.1)
+        got, seconds = await _call_ask(
+            answer, nc, slow_subject, "apple", 0.1, "the responder needs 0.4 s, no reply came within 0.1 s, and "
+        )
         if got != "timeout":
-            raise Wrong(f"the responder needs 0.4 s, the timeout is 0.1 s, and you returned {got!r}, not 'timeout'.")
+            raise Wrong(
+                f"the responder needs 0.4 s, the timeout was 0.1 s, nothing came back in time, and you returned "
+                f"{got!r}, not 'timeout'."
+            )
         return (
             f"stock numbers right; 'no responders' came back at once; 'timeout' after {seconds:.2f} s "
             "(timeout 0.1 s). Two different failures, two different reactions."
@@ -87,9 +104,14 @@ async def check_ask_stock(answer, server):
         await checker.close()
 
 
-@exercise(hint="`sku = msg.data.decode()`, then `await msg.respond(json.dumps({...}).encode())`.")
+@exercise(
+    hints=(
+        "The request's payload is the SKU as bytes; the answer goes back with the message's own respond().",
+        "`sku = msg.data.decode()`, then `await msg.respond(json.dumps({...}).encode())`.",
+    )
+)
 async def check_reserve(answer, server, *, stock: dict = STOCK):
-    nc = await nats.connect(server.url, name="02-request-reply-checker.reserve")
+    nc = await nats.connect(server.url, name="request-reply.checker-reserve", error_cb=quiet)
     subject = _subject("reserve")
     failures: list[str] = []
 
@@ -134,10 +156,10 @@ async def _gather_quotes(server, delays: dict, max_replies: int, deadline: float
     """Run the plan: suppliers answering after `delays`, one scatter-gather request; (suppliers, seconds)."""
     subject = _subject("quote")
     suppliers = []
-    requester = await nats.connect(server.url, name="02-exercise-quotes")
+    requester = await nats.connect(server.url, name="request-reply.exercise-quotes", error_cb=quiet)
     try:
         for name, delay in delays.items():
-            conn = await nats.connect(server.url, name=f"02-exercise-supplier-{name}")
+            conn = await nats.connect(server.url, name=f"request-reply.exercise-supplier-{name}", error_cb=quiet)
 
             async def quote(msg, name=name, delay=delay):
                 await asyncio.sleep(delay)
@@ -162,7 +184,13 @@ async def _gather_quotes(server, delays: dict, max_replies: int, deadline: float
             await conn.close()  # a late supplier's answer has nowhere to go
 
 
-@exercise(hint="How many quotes are enough, and how long may the page wait at most?")
+@exercise(
+    hints=(
+        "How many quotes are enough, and how long may the page wait at most?",
+        "Stop at the count the page needs, and let the deadline end the wait inside the budget when the count "
+        "is never reached.",
+    )
+)
 async def check_gather_plan(answer, server):
     """`answer` = {"max_replies": int, "deadline": seconds}: run against the healthy and the degraded suppliers."""
     if not isinstance(answer, dict) or set(answer) != {"max_replies", "deadline"}:

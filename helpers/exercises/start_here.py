@@ -1,7 +1,10 @@
-"""Checkers for notebook 00 · Start here."""
+"""Checkers for Start here."""
 
 import asyncio
+import contextlib
+import logging
 import time
+from collections import Counter
 
 import nats
 
@@ -11,23 +14,56 @@ from helpers.exercises.framework import Wrong, attempt, exercise
 from helpers.probe import probe
 
 
-@exercise(hint="`nc.max_payload` is in bytes; the INFO table shows `jetstream`.")
+@exercise(
+    hints=(
+        "Both values are in the INFO table under 'Connect, with a name': read them from the objects, not the table.",
+        "`nc.max_payload` is a number of bytes; `server.info.get('jetstream')` says whether JetStream is on.",
+    )
+)
 def check_answer_1(answer, server):
     info = probe(server.url)  # what the server announces to every client that connects
     if not isinstance(answer, dict) or not {"max_payload", "jetstream"} <= answer.keys():
         raise Wrong("answer with a dict like {'max_payload': 123, 'jetstream': False}.")
     if answer["max_payload"] != info["max_payload"]:
         raise Wrong(
-            f"max_payload {answer['max_payload']!r} is not what the server announced. "
+            f"max_payload {answer['max_payload']!r} is not the {info['max_payload']:,} bytes the server announced "
+            "in its INFO. "
             "Look at nc.max_payload: a number of bytes, not megabytes."
         )
     if answer["jetstream"] is not bool(info.get("jetstream")):
-        raise Wrong(f"jetstream={answer['jetstream']!r}: look at the `jetstream` row of the INFO table.")
+        raise Wrong(
+            f"jetstream={answer['jetstream']!r}, but the server's INFO says jetstream={bool(info.get('jetstream'))}."
+        )
     return f"Messages up to {info['max_payload']:,} bytes; JetStream {'on' if info.get('jetstream') else 'off'}."
 
 
 OUTAGE = 1.0  # seconds the checker's private server is away during its restart
 GIVE_UP = 3.0  # seconds without a server after which the connection must have closed
+
+
+class _Quiet(logging.Filter):
+    """Counts, and keeps off stderr, what nats-py's default error_cb logs ("nats: encountered error" and a
+    traceback per failed attempt): a learner sees the verdict, not a wall of reconnect errors."""
+
+    def __init__(self):
+        super().__init__()
+        self.errors: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        self.errors.append(type(error).__name__ if error else record.getMessage())
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_nats_client():
+    """While a checker runs: nats-py's client logger reports to a counter instead of stderr."""
+    logger, quiet = logging.getLogger("nats.aio.client"), _Quiet()
+    logger.addFilter(quiet)
+    try:
+        yield quiet
+    finally:
+        logger.removeFilter(quiet)
 
 
 async def _until(condition, seconds: float) -> bool:
@@ -39,11 +75,20 @@ async def _until(condition, seconds: float) -> bool:
 
 
 @exercise(
-    hint="`nats.connect(url, name=..., reconnect_time_wait=..., max_reconnect_attempts=...)`: how long it keeps "
-    "trying is about attempts x wait.",
+    hints=(
+        "Two things matter: the name the server shows (/connz), and nats.connect's reconnect options: how long "
+        "it waits between tries, and how many tries it makes.",
+        "`reconnect_time_wait=` (seconds between tries) and `max_reconnect_attempts=` (a positive number): it "
+        "keeps trying for about attempts x wait, then closes.",
+    ),
     timeout=15.0,  # a restart, a 3 s wait for the reconnect and a 4 s wait for the give-up: up to ~9 s when right
 )
 async def check_connect_named(answer, server, *, name: str = "my-first-connection"):
+    with _quiet_nats_client() as quiet:
+        return await _connect_named(answer, name, quiet)
+
+
+async def _connect_named(answer, name: str, quiet: _Quiet) -> str:
     private = await asyncio.to_thread(EmbeddedServer().start)  # its own server: it stops it twice
     nc = None
     try:
@@ -54,10 +99,11 @@ async def check_connect_named(answer, server, *, name: str = "my-first-connectio
         mine = conns[conns["cid"] == nc.client_id]
         if mine.empty or mine["name"].iloc[0] != name:
             seen = mine["name"].iloc[0] if not mine.empty else None
+            called = f"named {seen!r}" if isinstance(seen, str) and seen else "with no name"
             raise Wrong(
-                f"/connz shows your connection (cid {nc.client_id}) named {seen!r}, "
-                f"not {name!r}: pass name={name!r} to nats.connect."
+                f"/connz shows your connection (cid {nc.client_id}) {called}: pass name={name!r} to nats.connect."
             )
+        cid = nc.client_id
         await asyncio.to_thread(private.stop)
         await asyncio.sleep(OUTAGE)  # the restart being simulated: the server is away this long
         await asyncio.to_thread(private.start)
@@ -72,7 +118,12 @@ async def check_connect_named(answer, server, *, name: str = "my-first-connectio
                 "limit max_reconnect_attempts so that it gives up and your service can say so (in nats-py only a "
                 "positive number limits: 0, like -1, means never give up)."
             )
-        return f"/connz listed cid {nc.client_id} as {name!r}; it rode out a {OUTAGE} s restart and gave up in time."
+        errors = ", ".join(f"{e} x{n}" for e, n in sorted(Counter(quiet.errors).items()))
+        return (
+            f"/connz listed cid {cid} as {name!r}; it rode out a {OUTAGE} s restart and gave up in time. Its "
+            f"error_cb was called {len(quiet.errors)} times meanwhile ({errors}): in a service, pass error_cb= "
+            "to log them your way."
+        )
     finally:
         if nc is not None and isinstance(nc, nats.aio.client.Client):
             await nc.close()

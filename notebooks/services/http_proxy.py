@@ -1,13 +1,14 @@
 """A reverse proxy for the performance notebook: one extra HTTP hop, in its own OS process.
 
-    python http_proxy.py UPSTREAM_URL [--lifetime 900]
+    python http_proxy.py UPSTREAM_URL [--lifetime SECONDS]
 
 Every `GET /<path>` is forwarded to UPSTREAM_URL/<path> over a keep-alive connection pool (what a load
 balancer or an API gateway does between a caller and a service), and the upstream's status, body and
 content type come back. It listens on 127.0.0.1 on a port the OS picks, prints READY once it accepts
 connections, then one line: its base URL. It is a small aiohttp program, not nginx or Envoy: a
 production proxy costs less per hop, and adds TLS, routing rules and retries that cost more.
-Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it; it exits on its own after `--lifetime` seconds.
+Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it, and so does the end of the
+kernel that started it (its stdin closes); `--lifetime`, if given, stops it after that long.
 """
 
 import argparse
@@ -21,7 +22,7 @@ from helpers.services import until_stopped
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("upstream")
-    parser.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this long")
+    parser.add_argument("--lifetime", type=float, default=None, help="exit on its own after this long (default: never)")
     args = parser.parse_args()
     upstream = args.upstream.rstrip("/")
     session = ClientSession(connector=TCPConnector(limit=100), timeout=ClientTimeout(total=10))

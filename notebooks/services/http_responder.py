@@ -1,14 +1,14 @@
 """An HTTP responder for the performance notebook: `GET /inventory/<sku>` answers the same small JSON body
 as services/perf_responder.py, from its own OS process (aiohttp, one event loop, like the NATS responder).
 
-    python http_responder.py [--lifetime 900]
+    python http_responder.py [--lifetime SECONDS]
 
 It listens on 127.0.0.1, on a port the OS picks, prints READY once it accepts connections, then one line:
 its base URL (http://127.0.0.1:PORT). `GET /stats` answers {"requests": n, "connections": n}: how many
 requests it served and over how many distinct TCP connections, so the notebook can show
 that keep-alive really reused one connection and that "a new connection per request" really opened one
-each time. Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it; it exits on its own
-after `--lifetime` seconds.
+each time. Service.stop() (a `stop` line on stdin, any OS) or SIGTERM stops it, and so does the end of
+the kernel that started it (its stdin closes); `--lifetime`, if given, stops it after that long.
 """
 
 import argparse
@@ -24,7 +24,7 @@ BODY = b'{"sku": "apple", "in_stock": 12}'
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--lifetime", type=float, default=900.0, help="exit on its own after this long")
+    parser.add_argument("--lifetime", type=float, default=None, help="exit on its own after this long (default: never)")
     args = parser.parse_args()
     requests, connections = 0, set()
 

@@ -1,14 +1,15 @@
 """An inventory service: answers requests on `inventory.check` with the stock of a SKU.
 
-Run by notebook 02 as a separate process (helpers.services.Service):
+Run by Request-reply as a separate process (helpers.services.Service), as long as its kernel lives:
 
-    python inventory_responder.py nats://127.0.0.1:4222 [--delay 0.0] [--max-seconds 60]
+    python inventory_responder.py nats://127.0.0.1:4222 [--delay 0.0] [--max-seconds SECONDS]
 
 The request payload is a SKU (b"apple"); the reply is JSON
 {"sku": "apple", "in_stock": 12, "pid": 1234}. It prints READY once it is
 subscribed, then one JSON line per request it answered (the SKU and the reply
 subject the requester chose). Asked to stop (Service.stop() writes `stop` to its
-stdin; SIGTERM works too where the OS has signals), it drains the connection and exits.
+stdin; SIGTERM works too where the OS has signals), it drains the connection and exits; it stops
+when its stdin closes too (the kernel that started it went away).
 """
 
 import argparse
@@ -29,10 +30,12 @@ async def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--subject", default="inventory.check")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to think before answering")
-    parser.add_argument("--max-seconds", type=float, default=60.0, help="exit on its own after this long")
+    parser.add_argument(
+        "--max-seconds", type=float, default=None, help="exit on its own after this long (default: never)"
+    )
     args = parser.parse_args()
 
-    nc = await nats.connect(args.url, name="02-request-reply-inventory")
+    nc = await nats.connect(args.url, name="request-reply.inventory")
 
     async def handle(msg):
         sku = msg.data.decode()

@@ -3,8 +3,8 @@
 It prints READY once the server has its subscription, then one line per message
 received (the message body, as sent). Service.stop() asks it to stop (a `stop`
 line on its stdin; SIGTERM or Ctrl-C work too where the OS has signals): it
-drains its connection and exits. It exits on its own after `lifetime` seconds,
-so a forgotten listener never lingers.
+drains its connection and exits. It lives as long as the kernel that started it: its stdin closes
+when that kernel goes, and it stops then. A LIFETIME_SECONDS argument, if given, stops it after that long.
 
     python user_listener.py NATS_URL [SUBJECT] [LIFETIME_SECONDS]
 """
@@ -18,8 +18,8 @@ from helpers import nats_py_fixes
 from helpers.services import until_stopped
 
 
-async def main(url: str, subject: str = "user.created", lifetime: float = 120.0) -> None:
-    nc = await nats.connect(url, name="01-user-listener")
+async def main(url: str, subject: str = "user.created", lifetime: float | None = None) -> None:
+    nc = await nats.connect(url, name="publish-subscribe.user-listener")
 
     async def on_message(msg):
         print(msg.data.decode(), flush=True)

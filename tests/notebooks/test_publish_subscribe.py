@@ -162,7 +162,7 @@ async def test_listener_service_prints_one_line_per_message(nats_server):
     """The service script on its own: READY, then exactly the messages published while it runs."""
     from helpers.services import Service
 
-    nc = await nats.connect(nats_server.url, name="01-test")
+    nc = await nats.connect(nats_server.url, name="publish-subscribe.test")
     try:
         with Service("services/user_listener.py", nats_server.url, "user.created") as listener:
             for i in range(3):

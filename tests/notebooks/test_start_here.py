@@ -26,6 +26,7 @@ def check(run):
     assert run["connz_own_connection_found"] is True
     # close() reports a last disconnect before closed
     assert run["lifecycle_events"] == ["disconnected", "reconnected", "disconnected", "closed"]
+    assert run["lifecycle_errors"], "error_cb reported nothing while the server was away"  # and nothing on stderr
     assert "running event loop" in run["asyncio_run_error"]
     assert run["nest_asyncio_result"] == "script ran"
 
@@ -67,7 +68,7 @@ CASE = Case(
         (check_answer_1, {"max_payload": 1, "jetstream": True}, "bytes"),
         (check_answer_1, {"max_payload": 1048576, "jetstream": False}, "jetstream"),
         (check_answer_1, 1048576, "dict"),
-        (check_connect_named, nameless, "pass name='my-first-connection'"),
+        (check_connect_named, nameless, "with no name: pass name='my-first-connection'"),
         (check_connect_named, named, "still retrying"),
         (check_connect_named, never_gives_up, "still retrying"),
         (check_connect_named, zero_attempts, "0, like -1, means never give up"),
