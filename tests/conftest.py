@@ -12,7 +12,7 @@ import pytest
 
 from helpers import nats_py_fixes
 from helpers.embedded import EmbeddedServer
-from tests.harness import DURATIONS, EXECUTED, execute
+from tests.harness import DURATIONS, EXECUTED, case_for, execute
 
 nats_py_fixes.apply()  # nats-py 2.16's flush()/drain() ordering and KV marker bugs
 
@@ -80,6 +80,20 @@ def pytest_collection_modifyitems(items):
         for group, marks in SHARED.items():
             if any(mark in item.nodeid for mark in marks):
                 item.add_marker(pytest.mark.xdist_group(group))
+    # The longest first (each notebook by its budget), so that two workers finish together instead of one
+    # waiting on a long notebook handed out last.
+    items.sort(key=lambda item: -expected_seconds(item))
+
+
+def expected_seconds(item) -> float:
+    if item.get_closest_marker("notebook") is None:
+        return 0.0
+    if "any_order" in item.nodeid:
+        return 60.0
+    stem = getattr(item, "callspec", None) and item.callspec.params.get("stem")
+    case = case_for(stem) if stem else None
+    runs = 2 if item.originalname == "test_notebook" else 3 if item.get_closest_marker("learner") else 0
+    return runs * case.budget if case and runs else 1.0
 
 
 @pytest.hookimpl(hookwrapper=True)
