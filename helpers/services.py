@@ -20,6 +20,10 @@ there, and `terminate()` is a hard kill); on Linux and macOS SIGTERM and
 SIGINT are handled the same way. A service whose stdin closes (the notebook's
 kernel went away) stops too. Only a service that does not exit within the
 timeout is terminated.
+
+A URL that carries a password (a workshop learner's) never goes on the service's command line, where `ps`
+shows it to every user of the machine: `Service` passes it in the service's environment and puts a
+placeholder on the command line, which importing this module in the service puts back into `sys.argv`.
 """
 
 from __future__ import annotations
@@ -37,8 +41,33 @@ from pathlib import Path
 
 from helpers.processes import stop_at_exit, terminate
 from helpers.run_first import RunFirst
+from helpers.urls import redact
 
 SERVICES = Path(__file__).resolve().parent.parent / "notebooks" / "services"
+SECRET = "@secret:"  # a command-line placeholder for an argument passed in the environment
+
+
+def hide_secrets(args: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The command line with every argument that carries a password replaced by a placeholder, and the
+    environment that carries the real values."""
+    argv, env = [], dict(os.environ)
+    for i, arg in enumerate(args):
+        if redact(arg) != arg:
+            env[f"NATS_COURSE_SECRET_{i}"] = arg
+            arg = f"{SECRET}{i}"
+        argv.append(arg)
+    return argv, env
+
+
+def _restore_secrets() -> None:
+    """In a service: put the values `hide_secrets` passed in the environment back into sys.argv."""
+    sys.argv[1:] = [
+        os.environ.get(f"NATS_COURSE_SECRET_{a.removeprefix(SECRET)}", a) if a.startswith(SECRET) else a
+        for a in sys.argv[1:]
+    ]
+
+
+_restore_secrets()
 STOP = "stop"  # the line Service.stop() writes to a service's stdin
 
 
@@ -57,8 +86,10 @@ class Service:
         """Start the script and wait (bounded) for its READY line."""
         self.lines, self._ready = [], threading.Event()
         self.stderr = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty service never blocks
+        argv, env = hide_secrets(self.args)
         self.process = subprocess.Popen(
-            [sys.executable, "-u", str(self.path), *self.args],
+            [sys.executable, "-u", str(self.path), *argv],
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,

@@ -94,3 +94,15 @@ def test_services_run_from_a_terminal_too(nats_server):
         timeout=20,
     )
     assert process.returncode == 0 and process.stdout.splitlines()[0] == "READY", process.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_password_never_shows_on_a_services_command_line(tmp_path):
+    """On a workshop hub every learner can run `ps`: a learner's URL travels in the service's environment."""
+    script = tmp_path / "echo_url.py"
+    script.write_text("import sys\nimport helpers.services\nprint('READY')\nprint(sys.argv[1])\nsys.stdin.readline()\n")
+    url = "nats://learner01:s3cret-Pa55@127.0.0.1:4222"
+    with Service(str(script), url) as service:
+        assert service.wait_for_lines(1)[0] == url  # the service sees the real URL
+        cmdline = Path(f"/proc/{service.process.pid}/cmdline").read_bytes().decode()
+        assert "s3cret-Pa55" not in cmdline and "@secret:0" in cmdline
