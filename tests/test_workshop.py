@@ -489,3 +489,16 @@ def test_a_workshop_from_before_keeps_its_passwords_and_data(room):
     (directory / "state.json").write_text(json.dumps(old))  # the state file as the last version wrote it
     again = workshop.up(None, directory)
     assert again["learners"] == state["learners"] and again["passwords"] == state["passwords"]
+
+
+def test_timing_sensitive_exercises_say_to_run_them_on_a_laptop():
+    """At room latency (make test-workshop's proxy) these can judge a right answer wrong: their prompt says so."""
+    from tests.test_workshop_room import TIMING_SENSITIVE
+
+    for key in TIMING_SENSITIVE:
+        slug, name = key.split(".")
+        (path,) = REPO.glob(f"notebooks/[0-9][0-9]-{slug}.ipynb")
+        cells = json.loads(path.read_text())["cells"]
+        at = next(i for i, c in enumerate(cells) if f"check_{name}(" in "".join(c["source"]))
+        prompt = next("".join(c["source"]) for c in reversed(cells[:at]) if "".join(c["source"]).startswith("### "))
+        assert "your own laptop" in prompt, f"{path.name}: the {name} exercise must say to run it on your own laptop"
