@@ -127,8 +127,8 @@ CASE = Case(
     exercises=("work_through", "answer_2"),
     budget=12,  # issue 9 added two demonstrations (config ignored for an existing durable, LAST_PER_SUBJECT)
     wrong_answers=(
-        (check_work_through, one_batch, "13 of 23 invoices were never fetched"),
-        (check_work_through, one_batch, "num_pending=13 and its ack floor at stream sequence 10"),
+        (check_work_through, one_batch, "of 23 invoices were never fetched"),
+        (check_work_through, one_batch, "and its ack floor at stream sequence"),
         (check_work_through, no_acks, "were never acked"),
         (check_work_through, no_acks, "num_ack_pending=23 and its ack floor at stream sequence 0"),
         (check_work_through, raw_payloads, "json.loads(msg.data)['id']"),
