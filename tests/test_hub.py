@@ -202,7 +202,7 @@ def test_three_learners_in_chromium_through_the_hub(room):
             break
         time.sleep(0.5)  # the last verdicts on their way to the stream
     assert set(by_learner) == set(names) and not skipped
-    for name in names:  # each learner's verdicts are 00's and 05's, under their own name
+    for name in names:  # each learner's verdicts are Start here's and Streams', under their own name
         assert {key.split(".")[0] for key in by_learner[name]} == {"start-here", "streams"}, by_learner[name]
 
     private = [

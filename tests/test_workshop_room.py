@@ -29,7 +29,7 @@ LEARNERS = 3
 # notebooks the one-day schedule runs in the room (the take-home ones, benchmarks included, are for laptops),
 # with fewer timed calls where a deep dive makes hundreds one at a time (minutes in a room). By slug.
 LATENCY_PARAMETERS = {"request-reply": {"latency_requests": 100, "race_tries": 20}}
-# Exercises judged against sub-second budgets: 02's scatter-gather waits 0.45 s for a supplier that answers
+# Exercises judged against sub-second budgets: Request-reply's scatter-gather waits 0.45 s for a supplier that answers
 # after 0.3 s, and room latency adds about 0.1 s to each request-reply. Through the proxy their verdict may be
 # wrong for the reference solution; the test reports it (their notebook must say to run them on a laptop).
 TIMING_SENSITIVE = {"request-reply.gather_plan"}

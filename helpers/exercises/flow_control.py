@@ -1,4 +1,4 @@
-"""Checkers for 14 · Flow control and backpressure.
+"""Checkers for Flow control and backpressure.
 
 Each checker makes its own stream (`FLOW_CONTROL_EX_WORKER`, `FLOW_CONTROL_EX_IMAGES`), runs the learner's
 answer against it on the real server, asks the server what happened (consumer info; the acknowledgements

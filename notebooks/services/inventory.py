@@ -1,4 +1,4 @@
-"""Inventory for notebook 13's payment platform: reserves the stock of an order (always enough here).
+"""Inventory for the capstone's payment platform: reserves the stock of an order (always enough here).
 
     python inventory.py http [--port P]            # A: POST /reserve with the order's JSON
     python inventory.py nats --url NATS_URL        # B: a request on `inventory.reserve`

@@ -1,4 +1,4 @@
-"""Notifications for notebook 13's payment platform: tells the customer an order was placed, and prints
+"""Notifications for the capstone's payment platform: tells the customer an order was placed, and prints
 `notified <order id> <delivery>` for each notification sent (delivery: 1, or JetStream's delivery count).
 
     python notifications.py http [--port P]                       # A: POST /notify, called by orders

@@ -1,4 +1,4 @@
-"""Orders for notebook 13's payment platform: takes an order, reserves its stock, charges it, has the
+"""Orders for the capstone's payment platform: takes an order, reserves its stock, charges it, has the
 customer notified, and answers {"id": ..., "status": "placed"}, or "failed" with the reason.
 
     python orders.py http --inventory URL --payments URL --notifications URL [--port P]

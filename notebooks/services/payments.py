@@ -1,10 +1,10 @@
-"""Payments for notebook 13's payment platform: charges an order and prints `charged <order id>`.
+"""Payments for the capstone's payment platform: charges an order and prints `charged <order id>`.
 
     python payments.py http [--port P]                      # A: POST /charge with the order's JSON
     python payments.py nats --url NATS_URL [--workers 4]    # B: requests on `payments.charge`, queue group
 
 In B every instance subscribes `--workers` times in the queue group `payments`: the server hands each
-charge to one member, so a second instance started beside this one would share the work (notebook 04).
+charge to one member, so a second instance started beside this one would share the work (a queue group).
 The common parts (arguments, READY, stopping) are in shop.py.
 """
 

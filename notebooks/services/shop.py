@@ -1,4 +1,4 @@
-"""The skeleton the four services of notebook 13's payment platform share (orders, inventory, payments,
+"""The skeleton the four services of the capstone's payment platform share (orders, inventory, payments,
 notifications). It is not a service itself: it holds what every one of them does the same way, so that each
 service script is only its own handlers.
 
