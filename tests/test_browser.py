@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import pytest
 
 from helpers.embedded import EmbeddedServer, free_port
-from tests.harness import DURATIONS, NOTEBOOKS, OUTPUT, REPO, stems
+from tests.harness import DURATIONS, NOTEBOOKS, OUTPUT, REPO, slug, stems
 
 pytestmark = [pytest.mark.browser, pytest.mark.notebook]
 
@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 ]
 LAB_START, KERNEL_START, RUN_ALL, STEP = 90, 90, 150, 30  # seconds: the longest each wait may take
 VIEWPORT = {"width": 1280, "height": 900}
-VERDICT = re.compile(r"(\d\d\.[\w-]+): (not attempted|correct|wrong)")
+VERDICT = re.compile(r"([a-z][\w-]*\.\w+): (not attempted|correct|wrong)")  # key "<slug>.<name>": status
 
 
 def wait_for(predicate, timeout: float, what: str):
@@ -206,7 +206,7 @@ def expected(stem: str) -> SimpleNamespace:
     markdown = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
     checkers = sorted({name for src in code for name in re.findall(r"await check_(\w+)\(", src)})
     return SimpleNamespace(
-        verdicts=sorted(f"{stem[:2]}.{name}" for name in checkers),
+        verdicts=sorted(f"{slug(stem)}.{name}" for name in checkers),
         mermaid=sum(src.count("```mermaid") for src in markdown),
         plots=any(re.search(r"\bplt\.|\.plot\(", src) for src in code),
     )
