@@ -75,7 +75,7 @@ class Case:
                    in its message.
     right_answers: (checker, answer): the checker must judge `answer` "correct", e.g. an answer that
                    does the work but keeps the template's `return ...`.
-    slow_checkers: its checkers start private servers or clusters (seconds each): `make check` leaves
+    slow_checkers: its checkers take seconds each (private servers, clusters, timers): `make check` leaves
                    their answers to `make test`.
     any_order:     its JetStream assets live on the shared server beside the other JetStream notebooks':
                    tests/test_jetstream_any_order.py runs every such notebook in reverse order on one server.

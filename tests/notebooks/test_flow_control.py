@@ -140,6 +140,7 @@ def images(**config):
 
 
 CASE = Case(
+    slow_checkers=True,  # its checkers wait out ack_wait and backoff timers: seconds each
     check=check,
     exercises=("worker", "images_config"),
     solutions={"max_ack_pending": 4, "ack_upto": 4, "backoff": [0.25, 0.5], "max_waiting": 3, "pending_limit": 10},

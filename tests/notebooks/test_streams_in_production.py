@@ -69,6 +69,7 @@ async def recursive(js, stream, subject, amount):
 RIGHT = {"copy": "sources", "deny_delete": True, "deny_purge": True, "sealed": False, "max_age": 0}
 
 CASE = Case(
+    slow_checkers=True,  # its checkers build regional streams, an archive and TTLs: seconds each
     check=check,
     exercises=("debit", "archive"),
     solutions=dict(orders_eu=4, orders_us=3, debit_amount=5),
