@@ -91,6 +91,12 @@ class Case:
     any_order: bool = False
 
 
+def stem_of(slug: str) -> str:
+    """`04-queue-groups` for `queue-groups`: tests name a notebook by its slug, so renumbering changes no test."""
+    (path,) = NOTEBOOKS.glob(f"[0-9][0-9]-{slug}.ipynb")
+    return path.stem
+
+
 def slug(stem: str) -> str:
     """`queue-groups` for 04-queue-groups: what every name derives from, so renumbering renames nothing."""
     return stem.split("-", 1)[1]

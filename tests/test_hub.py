@@ -21,12 +21,12 @@ import pytest
 
 from helpers.embedded import free_port
 from room import hub, progress, workshop
-from tests.harness import OUTPUT
+from tests.harness import OUTPUT, stem_of
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, KERNEL_IDLE, OBSERVE, PANEL, RUN_DONE, VIEWPORT
 
 pytestmark = [pytest.mark.hub, pytest.mark.notebook, pytest.mark.timeout(1500)]
 LEARNERS = 3
-STEMS = ("00-start-here", "05-streams")
+STEMS = (stem_of("start-here"), stem_of("streams"))
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_three_learners_in_chromium_through_the_hub(room):
         assert {key.split(".")[0] for key in by_learner[name]} == {"start-here", "streams"}, by_learner[name]
 
     private = [
-        "/home/learner02/my-work/00-start-here.ipynb",
+        f"/home/learner02/my-work/{STEMS[0]}.ipynb",
         str(directory / "learners.csv"),
         str(directory / "sheet.html"),
         str(directory / "nats-server.conf"),
@@ -235,7 +235,7 @@ def test_a_latecomer_joins_the_running_hub(room):
     added = hub.add(1, directory)
     late = workshop.learner_name(LEARNERS + 1)
     assert list(added["learners"])[-1] == late and hub.user_exists(late)
-    assert (Path(f"/home/{late}/my-work") / "00-start-here.ipynb").exists()
+    assert (Path(f"/home/{late}/my-work") / f"{STEMS[0]}.ipynb").exists()
     secret = json.loads((directory / "hub" / "hub-state.json").read_text())
     assert late in secret["hashes"] and secret["env"][late]["NATS_URL"].startswith(f"nats://{late}:")
     rows = (directory / "learners.csv").read_text().splitlines()

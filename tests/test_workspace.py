@@ -5,14 +5,16 @@ import json
 import shutil
 import subprocess
 
-from tests.harness import NOTEBOOKS, REPO
+from tests.harness import NOTEBOOKS, REPO, stems
 from tools import workspace
+
+FIRST, SECOND, THIRD = (f"{stem}.ipynb" for stem in stems()[:3])  # whatever their numbers
 
 
 def course_copy(tmp_path):
     course = tmp_path / "course"
     course.mkdir()
-    for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb", "README.md"):
+    for name in (FIRST, SECOND, "README.md"):
         shutil.copyfile(NOTEBOOKS / name, course / name)
     return course
 
@@ -41,23 +43,23 @@ def test_copies_follow_the_course_until_the_learner_changes_one(tmp_path):
     (course / "services" / "worker.py").write_text("print('READY')\n")
     assert workspace.sync(work, course) == []
     assert (work / "services" / "worker.py").exists()  # notebooks link to the services' source
-    assert sorted(p.name for p in work.glob("*.ipynb")) == ["00-start-here.ipynb", "01-publish-subscribe.ipynb"]
-    save_with_work(work / "00-start-here.ipynb")
-    save_after_running(work / "01-publish-subscribe.ipynb")  # run, autosaved, never edited: still follows
-    for name in ("00-start-here.ipynb", "01-publish-subscribe.ipynb"):  # the course changes both
+    assert sorted(p.name for p in work.glob("*.ipynb")) == [FIRST, SECOND]
+    save_with_work(work / FIRST)
+    save_after_running(work / SECOND)  # run, autosaved, never edited: still follows
+    for name in (FIRST, SECOND):  # the course changes both
         (course / name).write_text((course / name).read_text().replace("NATS", "NATS!"))
-    shutil.copyfile(NOTEBOOKS / "02-request-reply.ipynb", course / "02-request-reply.ipynb")  # and adds one
+    shutil.copyfile(NOTEBOOKS / THIRD, course / THIRD)  # and adds one
     notes = workspace.sync(work, course)
-    assert len(notes) == 1 and "00-start-here.ipynb changed in the course" in notes[0]
-    kept = json.loads((work / "00-start-here.ipynb").read_text())
+    assert len(notes) == 1 and f"{FIRST} changed in the course" in notes[0]
+    kept = json.loads((work / FIRST).read_text())
     assert "my answer" in json.dumps(kept)  # the learner's work is kept
     assert "A newer version of this notebook is in the course" in "".join(kept["cells"][0]["source"])  # and says so
-    assert (work / "01-publish-subscribe.ipynb").read_text() == (course / "01-publish-subscribe.ipynb").read_text()
-    assert (work / "02-request-reply.ipynb").exists()
+    assert (work / SECOND).read_text() == (course / SECOND).read_text()
+    assert (work / THIRD).exists()
     assert workspace.sync(work, course) == []  # said once
 
 
 def test_saved_work_is_ignored_by_git():
-    ignored = subprocess.run(["git", "check-ignore", "-q", "my-work/00-start-here.ipynb"], cwd=REPO)
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"my-work/{FIRST}"], cwd=REPO)
     assert ignored.returncode == 0, "my-work/ must be git-ignored"
     assert workspace.WORK == REPO / "my-work" and workspace.COURSE == NOTEBOOKS

@@ -16,7 +16,7 @@ import pytest
 
 from helpers import load
 from helpers.exercises.capstone import check_a_policy, check_notify_once, check_plan
-from tests.harness import NOTEBOOKS, Case
+from tests.harness import NOTEBOOKS, Case, stem_of
 
 
 def orders_sent(rate, seconds):
@@ -184,7 +184,7 @@ def test_the_code_shown_is_the_code_that_runs():
     """The notebook shows the services' handlers in fenced blocks: each must be the script's text, verbatim."""
     import json
 
-    nb = json.loads((NOTEBOOKS / "13-capstone.ipynb").read_text())
+    nb = json.loads((NOTEBOOKS / f"{stem_of('capstone')}.ipynb").read_text())
     scripts = [p.read_text() for p in (NOTEBOOKS / "services").glob("*.py")]
     blocks = [
         b

@@ -15,9 +15,9 @@ from helpers.exercises.clustering_and_failover import (
     check_payments_plan,
     check_publish_with_retry,
 )
-from tests.harness import Case, execute
+from tests.harness import Case, execute, stem_of
 
-STEM = "11-clustering-and-failover"
+STEM = stem_of("clustering-and-failover")
 
 
 def no_cluster_left(within: float = 5.0) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from helpers.course_server import read_state
 from helpers.embedded import free_port
 from helpers.exercises.start_here import check_answer_1, check_connect_named
-from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case, pm
+from tests.harness import NOTEBOOKS, OUTPUT, REPO, Case, pm, stem_of
 
 PINNED = next(
     line.split("==")[1].strip()
@@ -92,7 +92,7 @@ def test_start_here_with_unreachable_nats_url_fails_fast(monkeypatch):
     started = time.monotonic()
     with pytest.raises(pm.PapermillExecutionError) as failure:
         pm.execute_notebook(
-            NOTEBOOKS / "00-start-here.ipynb",
+            NOTEBOOKS / f"{stem_of('start-here')}.ipynb",
             OUTPUT / "00-start-here.bad-url.ipynb",
             cwd=NOTEBOOKS,
             kernel_name="python3",
