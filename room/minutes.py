@@ -26,7 +26,10 @@ def per_learner(verdicts, longest: float = 120.0):
     order = [nb.path.stem.split("-", 1)[1] for nb in navigation.notebooks()]
     last: dict[tuple[str, str], datetime] = {}
     for v in verdicts:
-        at = datetime.fromisoformat(v["time"])
+        try:  # a learner writes the time field: one that does not parse is left out, never breaks the board
+            at = datetime.fromisoformat(v["time"])
+        except (TypeError, ValueError):
+            continue
         key = (v["learner"], _slug(v["exercise"]))
         last[key] = max(at, last.get(key, at))
     rows: dict[str, dict[str, float]] = {}

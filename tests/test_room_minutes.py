@@ -16,6 +16,7 @@ def test_minutes_run_from_the_last_verdict_before_to_the_last_verdict_of_the_not
         verdict("learner02", "publish-subscribe.announce", "10:05"),
         verdict("learner03", "start-here.connect_named", "09:00"),
         verdict("learner03", "publish-subscribe.announce", "13:00"),  # lunch in between: left out
+        {"learner": "learner04", "exercise": "start-here.x", "status": "correct", "time": "yesterday"},  # unparsable
     ]
     frame = minutes.per_learner(verdicts)
     assert frame.loc["learner01", "publish-subscribe"] == 42.0

@@ -44,7 +44,6 @@ def check(run):
     drain = run["drain_bug"]
     assert drain["with the fix"]["dropped by the client"] == 0, drain
     assert drain["with the fix"]["arrived"] == drain["with the fix"]["handled"] > 0
-    assert drain["without the fix"]["dropped by the client"] >= 0  # usually > 0; timing decides how many
     # slow consumer: the client keeps about pending_msgs_limit messages and drops the rest, one error each
     slow = run["slow_consumer"]
     assert slow["published"] == slow["delivered to the client"] == burst
