@@ -46,11 +46,12 @@ ABUSES = {
 # The attacker (a separate process: `python -m room.abuse attack KIND URL SECONDS`); prints one JSON line.
 
 
+async def quiet(_error) -> None:
+    """Both sides' error_cb: refused connections and cut subscriptions are the experiment, not news."""
+
+
 async def attack(kind: str, url: str, seconds: float) -> dict:
     import nats
-
-    async def quiet(_):
-        pass
 
     setup_end = time.monotonic() + SETUP_SECONDS
     result: dict = {}
@@ -155,9 +156,6 @@ def _parts(url: str):
 
 async def victim(url: str, seconds: float) -> dict:
     import nats
-
-    async def quiet(_):
-        pass
 
     nc = await nats.connect(url, name="victim", error_cb=quiet)
     js = nc.jetstream(timeout=2)
