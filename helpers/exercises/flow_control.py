@@ -140,8 +140,10 @@ async def _worker(answer, nc, js):
                 f"your code let {type(e).__module__}.{type(e).__name__} escape: an empty fetch raises it. Catch "
                 "TimeoutError (nats.errors.TimeoutError is one) and stop there: nothing is left."
             ) from None
-        await nc.flush()
-        await asyncio.sleep(0.1)  # the last acks reach the watcher
+        await nc.flush()  # the server has routed every ack sent before it to the watcher
+        deadline = time.monotonic() + 2.0
+        while watch.pending_msgs and time.monotonic() < deadline:  # ...and the watcher has read them
+            await asyncio.sleep(0.01)
         info = await js.consumer_info(WORKER_STREAM, WORKER_CONSUMER)
     finally:
         await watch.unsubscribe()
