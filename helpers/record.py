@@ -26,13 +26,12 @@ def _plain(value):
     raise TypeError(f"record() takes JSON-like values; got {type(value).__name__}: {value!r}")
 
 
-def record(key: str, value):
-    """Keep a result for the tests (invisible in JupyterLab). Returns the value, as JSON saw it."""
+def record(key: str, value) -> None:
+    """Keep a result for the tests (invisible in JupyterLab). It returns nothing, so that a cell ending with a
+    record() (a collapsed bookkeeping cell) shows nothing either."""
     from IPython.display import display
 
-    value = json.loads(json.dumps(value, default=_plain))
-    display({MIME: {key: value}}, raw=True)
-    return value
+    display({MIME: {key: json.loads(json.dumps(value, default=_plain))}}, raw=True)
 
 
 def read_records(executed_notebook: str | Path) -> dict:

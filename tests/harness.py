@@ -48,6 +48,7 @@ class Run:
     cell_seconds: float  # execution time after the kernel started
     seconds: float  # including the kernel start
     stderr: list[str] = field(default_factory=list)  # what it wrote to stderr, progress bars aside
+    bookkeeping_shown: list[str] = field(default_factory=list)  # what collapsed bookkeeping cells showed
 
     def __getitem__(self, key):
         if key not in self.records:
@@ -164,7 +165,16 @@ def execute(stem: str, label: str, **parameters) -> Run:
     cell_seconds = sum(c["metadata"].get("papermill", {}).get("duration") or 0 for c in cells)
     DURATIONS.append((f"{stem} ({label})", cell_seconds, seconds))
     params = {name: _literal(value) for name, value in defaults.items()} | parameters
-    return Run(f"{stem} ({label})", out, read_records(out), params, cell_seconds, seconds, noise(cells))
+    return Run(
+        f"{stem} ({label})",
+        out,
+        read_records(out),
+        params,
+        cell_seconds,
+        seconds,
+        noise(cells),
+        shown_by_bookkeeping(cells),
+    )
 
 
 PROGRESS_BAR = re.compile(r"\d+%\|.*\|")  # tqdm writes its bars to stderr: the one thing allowed there
@@ -179,6 +189,18 @@ def noise(cells: list[dict]) -> list[str]:
         if output.get("name") == "stderr"
         and "".join(output.get("text", "")).strip()  # a bar's closing newline arrives on its own
         and not PROGRESS_BAR.search("".join(output.get("text", "")))
+    ]
+
+
+def shown_by_bookkeeping(cells: list[dict]) -> list[str]:
+    """Values collapsed bookkeeping cells showed as their result (a `0` or `False` under a folded cell means
+    nothing to a learner); what such a cell prints on purpose is left alone."""
+    return [
+        json.dumps(output)[:200]
+        for cell in cells
+        if "bookkeeping" in cell["metadata"].get("tags", [])
+        for output in cell.get("outputs", [])
+        if output["output_type"] == "execute_result"
     ]
 
 

@@ -29,6 +29,7 @@ def check_run(stem, case, run, status):
         f"{run.name}: exercise verdicts {run.verdicts()}, expected {expected}; open {run.path}"
     )
     assert not run.stderr, f"{run.name} wrote to stderr (a learner sees a red box): {run.stderr[:3]}; open {run.path}"
+    assert not run.bookkeeping_shown, f"{run.name}: a collapsed bookkeeping cell showed {run.bookkeeping_shown[:2]}"
     case.check(run)
     budget = case.budget * BUDGET_SCALE
     assert run.cell_seconds < budget, (
