@@ -48,7 +48,7 @@ lab: install  ## JupyterLab on the course, with a NATS server running
 test: install-dev  ## execute every notebook against a real server and check its results
 	$(BIN)/python -m pytest $(PARALLEL)
 
-test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice; notebooks in any order
+test-learner: install-dev  ## learners' ways: set-up then any section, every cell twice, Run All again, the core alone, each exercise alone
 	$(BIN)/python -m pytest -m learner $(PARALLEL)
 
 test-browser: install-dev  ## JupyterLab in Chromium: Run All in every notebook, screenshots in test-output/
