@@ -77,9 +77,9 @@ CASE = Case(
     any_order=True,  # JetStream on the shared server: tests/test_jetstream_any_order.py
     wrong_answers=(
         (check_debit, without_the_header, "of the 8 debits were lost"),
-        (check_debit, without_the_header, "the server stored 8 of 8 debits and the last balance is 93"),
+        (check_debit, without_the_header, "the server stored 8 of 8 debits"),
         (check_debit, without_a_retry, "wrong last sequence"),
-        (check_debit, swallows_the_refusal, "the server stored 1 of 8 debits"),
+        (check_debit, swallows_the_refusal, "debits were never stored"),
         (check_debit, retries_with_the_stale_read, "7 debits were never stored"),
         (check_archive, RIGHT | {"copy": "mirror"}, "holds 3 of the 6 orders"),
         (check_archive, RIGHT | {"sealed": True}, "can not be sealed"),
