@@ -151,10 +151,14 @@ async def _may_publish(nc, probe: _Probe, subject: str, seen: set, timeout: floa
     return token in seen
 
 
+def _authorization(*users: dict) -> str:
+    """A server config block with these users (a JSON object is a valid nats-server config value)."""
+    return "authorization {\n  users = [\n" + "".join(f"    {json.dumps(user)}\n" for user in users) + "  ]\n}\n"
+
+
 def _users_config(permissions: dict) -> str:
     shipping = {"user": "shipping", "password": "shipping", "permissions": permissions}
-    checker = {"user": "checker", "password": "checker"}
-    return f"authorization {{\n  users = [\n    {json.dumps(shipping)}\n    {json.dumps(checker)}\n  ]\n}}\n"
+    return _authorization(shipping, {"user": "checker", "password": "checker"})
 
 
 @exercise(
@@ -316,8 +320,7 @@ def _reserve_config(password: str) -> str:
             "subscribe": {"allow": ["orders.paid", f"{SHIPPING_INBOX}.>"]},
         },
     }
-    inventory = {"user": "inventory", "password": "inventory"}
-    return f"authorization {{\n  users = [\n    {json.dumps(shipping)}\n    {json.dumps(inventory)}\n  ]\n}}\n"
+    return _authorization(shipping, {"user": "inventory", "password": "inventory"})
 
 
 @exercise(
